@@ -1,0 +1,39 @@
+# The two commands of the README:
+#   make test   installs missing Debian packages, builds, runs the whole test suite
+#   make demo   (arrives with the demo issue)
+# Everything else here is a helper for those two.
+
+SHELL := /bin/bash
+DEBIAN_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT ?= swift
+# Release mode: the kernels are 10-100x slower in debug builds, and the tests
+# exercise real network shapes. @testable import works in release test builds.
+CONFIGURATION ?= release
+
+.PHONY: test deps build bench clean
+
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "error: swift not found on PATH (need Swift 6.0 or newer, https://www.swift.org/install/linux/)"; exit 1; }
+
+build: deps
+	$(SWIFT) build -c $(CONFIGURATION)
+
+test: deps
+	$(SWIFT) build -c $(CONFIGURATION) --build-tests
+	$(SWIFT) test -c $(CONFIGURATION) --skip-build
+
+bench: deps
+	$(SWIFT) run -c release segment bench conv
+
+clean:
+	rm -rf .build

@@ -1,0 +1,52 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// MARK: - System libraries (Debian packages, found through pkg-config)
+
+let systemLibraries: [Target] = [
+    .systemLibrary(
+        name: "COpenBLAS", path: "Modules/COpenBLAS", pkgConfig: "openblas",
+        providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+        name: "CPNG", path: "Modules/CPNG", pkgConfig: "libpng",
+        providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+        name: "CJPEG", path: "Modules/CJPEG", pkgConfig: "libjpeg",
+        providers: [.apt(["libjpeg-dev"])]),
+]
+
+// MARK: - Package
+
+let package = Package(
+    name: "Segmentation",
+    products: [
+        .library(name: "Segmentation", targets: ["Segmentation"]),
+        .executable(name: "segment", targets: ["segment"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+    ],
+    targets: systemLibraries + [
+        .target(
+            name: "Segmentation",
+            dependencies: [
+                "COpenBLAS",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]),
+        .executableTarget(
+            name: "segment",
+            dependencies: [
+                "Segmentation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .target(
+            name: "SegmentationTestSupport",
+            dependencies: ["Segmentation"],
+            path: "Sources/SegmentationTestSupport"),
+        .testTarget(
+            name: "SegmentationTests",
+            dependencies: ["Segmentation", "SegmentationTestSupport"],
+            exclude: ["Fixtures/generate_kernel_fixtures.py", "Fixtures/README.md"]),
+    ]
+)

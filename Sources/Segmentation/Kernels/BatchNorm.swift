@@ -1,0 +1,268 @@
+import RealModule
+
+// Batch normalization over NCHW, per channel.
+//
+// N batch, C channels, H·W plane; M = N·H·W values per channel.
+// training:  μ = mean(x), σ² = mean((x − μ)²) (biased), x̂ = (x − μ)/√(σ² + ε),
+//            y = γ·x̂ + β; the batch μ and σ² are returned for the running update.
+// inference: y = γ·(x − running μ)/√(running σ² + ε) + β.
+// Channel sums accumulate per plane in Float (vectorised) and across planes in Double.
+
+/// Forward in training mode. Writes `output`, `mean[C]`, `variance[C]` (biased).
+func batchNormTrainingForward(
+    output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
+    input: UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+    batch: Int, channels: Int, plane: Int, epsilon: Float
+) {
+    let output = SendablePointer(output), mean = SendablePointer(mean), variance = SendablePointer(variance)
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
+    let shift = SendablePointer(UnsafeMutablePointer(mutating: shift))
+    let count = Double(batch * plane)
+    parallelFor(channels, minimumChunk: max(1, 32768 / max(1, batch * plane))) { range in
+        for c in range {
+            var total = 0.0
+            for n in 0..<batch { total += Double(relaxedSum(input.base + (n * channels + c) * plane, count: plane)) }
+            let mu = Float(total / count)
+            var squares = 0.0
+            for n in 0..<batch {
+                let x = input.base + (n * channels + c) * plane
+                var s: Float = 0
+                for i in 0..<plane { let d = x[i] - mu; s = Relaxed.multiplyAdd(d, d, s) }
+                squares += Double(s)
+            }
+            let sigma2 = Float(squares / count)
+            mean.base[c] = mu
+            variance.base[c] = sigma2
+            let a = scale.base[c] / (sigma2 + epsilon).squareRoot()
+            let b = shift.base[c] - mu * a
+            for n in 0..<batch {
+                let x = input.base + (n * channels + c) * plane
+                let y = output.base + (n * channels + c) * plane
+                for i in 0..<plane { y[i] = x[i] * a + b }
+            }
+        }
+    }
+}
+
+/// Backward in training mode (batch statistics). Adds into each non-nil gradient.
+///   dβ += Σ dy,  dγ += Σ dy·x̂,  dx += γ/√(σ²+ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M)
+func batchNormTrainingBackward(
+    inputGradient: UnsafeMutablePointer<Float>?, scaleGradient: UnsafeMutablePointer<Float>?,
+    shiftGradient: UnsafeMutablePointer<Float>?,
+    outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+    mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+    batch: Int, channels: Int, plane: Int, epsilon: Float
+) {
+    let dx = inputGradient.map { SendablePointer($0) }
+    let dgamma = scaleGradient.map { SendablePointer($0) }
+    let dbeta = shiftGradient.map { SendablePointer($0) }
+    let dy = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
+    let mean = SendablePointer(UnsafeMutablePointer(mutating: mean))
+    let variance = SendablePointer(UnsafeMutablePointer(mutating: variance))
+    let count = Double(batch * plane)
+    parallelFor(channels, minimumChunk: max(1, 32768 / max(1, batch * plane))) { range in
+        for c in range {
+            let mu = mean.base[c]
+            let invstd = 1 / (variance.base[c] + epsilon).squareRoot()
+            var sumDy = 0.0, sumDyCentered = 0.0
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let g = dy.base + offset, x = input.base + offset
+                sumDy += Double(relaxedSum(g, count: plane))
+                var s: Float = 0
+                for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
+                sumDyCentered += Double(s)
+            }
+            let sumDyXhat = sumDyCentered * Double(invstd)
+            dbeta?.base[c] += Float(sumDy)
+            dgamma?.base[c] += Float(sumDyXhat)
+            guard let dx else { continue }
+            let k = scale.base[c] * invstd
+            let meanDy = Float(sumDy / count)
+            let meanDyXhat = Float(sumDyXhat / count)
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let g = dy.base + offset, x = input.base + offset, d = dx.base + offset
+                for i in 0..<plane {
+                    let xhat = (x[i] - mu) * invstd
+                    d[i] += k * (g[i] - meanDy - xhat * meanDyXhat)
+                }
+            }
+        }
+    }
+}
+
+/// Forward in inference mode with running statistics: y = x·a + b per channel.
+func batchNormInferenceForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+    runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
+    batch: Int, channels: Int, plane: Int, epsilon: Float
+) {
+    let output = SendablePointer(output)
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
+    let shift = SendablePointer(UnsafeMutablePointer(mutating: shift))
+    let runningMean = SendablePointer(UnsafeMutablePointer(mutating: runningMean))
+    let runningVariance = SendablePointer(UnsafeMutablePointer(mutating: runningVariance))
+    parallelFor(batch * channels, minimumChunk: max(1, 65536 / max(1, plane))) { range in
+        for nc in range {
+            let c = nc % channels
+            let a = scale.base[c] / (runningVariance.base[c] + epsilon).squareRoot()
+            let b = shift.base[c] - runningMean.base[c] * a
+            let x = input.base + nc * plane, y = output.base + nc * plane
+            for i in 0..<plane { y[i] = x[i] * a + b }
+        }
+    }
+}
+
+/// Backward in inference mode (running statistics are constants).
+///   dβ += Σ dy,  dγ += Σ dy·(x − μ)/√(σ²+ε),  dx += dy·γ/√(σ²+ε)
+func batchNormInferenceBackward(
+    inputGradient: UnsafeMutablePointer<Float>?, scaleGradient: UnsafeMutablePointer<Float>?,
+    shiftGradient: UnsafeMutablePointer<Float>?,
+    outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+    runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
+    batch: Int, channels: Int, plane: Int, epsilon: Float
+) {
+    let dx = inputGradient.map { SendablePointer($0) }
+    let dgamma = scaleGradient.map { SendablePointer($0) }
+    let dbeta = shiftGradient.map { SendablePointer($0) }
+    let dy = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
+    let runningMean = SendablePointer(UnsafeMutablePointer(mutating: runningMean))
+    let runningVariance = SendablePointer(UnsafeMutablePointer(mutating: runningVariance))
+    parallelFor(channels, minimumChunk: max(1, 32768 / max(1, batch * plane))) { range in
+        for c in range {
+            let mu = runningMean.base[c]
+            let invstd = 1 / (runningVariance.base[c] + epsilon).squareRoot()
+            let k = scale.base[c] * invstd
+            var sumDy = 0.0, sumDyCentered = 0.0
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let g = dy.base + offset, x = input.base + offset
+                sumDy += Double(relaxedSum(g, count: plane))
+                var s: Float = 0
+                for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
+                sumDyCentered += Double(s)
+                if let dx {
+                    let d = dx.base + offset
+                    for i in 0..<plane { d[i] += g[i] * k }
+                }
+            }
+            dbeta?.base[c] += Float(sumDy)
+            dgamma?.base[c] += Float(sumDyCentered * Double(invstd))
+        }
+    }
+}
+
+// MARK: - Tensor API
+
+/// Batch mean and biased variance of one training-mode forward, per channel.
+public struct BatchNormStatistics: Sendable {
+    public var mean: Tensor
+    public var variance: Tensor
+}
+
+/// Batch normalization's ε: 1e-5 (GluonCV and torchvision).
+public let batchNormEpsilon: Float = 1e-5
+
+public func batchNormTraining(
+    _ input: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = batchNormEpsilon
+) -> (output: Tensor, statistics: BatchNormStatistics) {
+    let s = input.shape
+    precondition(s.rank == 4 && scale.shape == [s.channels] && shift.shape == [s.channels],
+                 "batch norm: input \(s), scale \(scale.shape), shift \(shift.shape)")
+    var mean = Tensor.zeros([s.channels]), variance = Tensor.zeros([s.channels])
+    let output = Tensor(shape: s) { y in
+        input.withPointer { x in scale.withPointer { g in shift.withPointer { b in
+            mean.withMutablePointer { m in variance.withMutablePointer { v in
+                batchNormTrainingForward(
+                    output: y.baseAddress!, mean: m, variance: v, input: x, scale: g, shift: b,
+                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+            } }
+        } } }
+    }
+    return (output, BatchNormStatistics(mean: mean, variance: variance))
+}
+
+public func batchNormTrainingBackward(
+    inputGradient: inout Tensor?, scaleGradient: inout Tensor?, shiftGradient: inout Tensor?,
+    outputGradient: Tensor, input: Tensor, scale: Tensor, statistics: BatchNormStatistics,
+    epsilon: Float = batchNormEpsilon
+) {
+    let s = input.shape
+    precondition(outputGradient.shape == s && (inputGradient == nil || inputGradient!.shape == s))
+    outputGradient.withPointer { dy in input.withPointer { x in scale.withPointer { g in
+        statistics.mean.withPointer { m in statistics.variance.withPointer { v in
+            inputGradient.withUnsafeMutablePointerIfPresent { dx in
+                scaleGradient.withUnsafeMutablePointerIfPresent { dg in
+                    shiftGradient.withUnsafeMutablePointerIfPresent { db in
+                        batchNormTrainingBackward(
+                            inputGradient: dx, scaleGradient: dg, shiftGradient: db,
+                            outputGradient: dy, input: x, scale: g, mean: m, variance: v,
+                            batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+                    }
+                }
+            }
+        } }
+    } } }
+}
+
+public func batchNormInference(
+    _ input: Tensor, scale: Tensor, shift: Tensor, runningMean: Tensor, runningVariance: Tensor,
+    epsilon: Float = batchNormEpsilon
+) -> Tensor {
+    let s = input.shape
+    precondition(s.rank == 4 && scale.shape == [s.channels] && runningMean.shape == [s.channels])
+    return Tensor(shape: s) { y in
+        input.withPointer { x in scale.withPointer { g in shift.withPointer { b in
+            runningMean.withPointer { m in runningVariance.withPointer { v in
+                batchNormInferenceForward(
+                    output: y.baseAddress!, input: x, scale: g, shift: b, runningMean: m, runningVariance: v,
+                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+            } }
+        } } }
+    }
+}
+
+public func batchNormInferenceBackward(
+    inputGradient: inout Tensor?, scaleGradient: inout Tensor?, shiftGradient: inout Tensor?,
+    outputGradient: Tensor, input: Tensor, scale: Tensor, runningMean: Tensor, runningVariance: Tensor,
+    epsilon: Float = batchNormEpsilon
+) {
+    let s = input.shape
+    precondition(outputGradient.shape == s && (inputGradient == nil || inputGradient!.shape == s))
+    outputGradient.withPointer { dy in input.withPointer { x in scale.withPointer { g in
+        runningMean.withPointer { m in runningVariance.withPointer { v in
+            inputGradient.withUnsafeMutablePointerIfPresent { dx in
+                scaleGradient.withUnsafeMutablePointerIfPresent { dg in
+                    shiftGradient.withUnsafeMutablePointerIfPresent { db in
+                        batchNormInferenceBackward(
+                            inputGradient: dx, scaleGradient: dg, shiftGradient: db,
+                            outputGradient: dy, input: x, scale: g, runningMean: m, runningVariance: v,
+                            batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+                    }
+                }
+            }
+        } }
+    } } }
+}
+
+/// Folds one batch's statistics into the running buffers:
+/// r ← (1 − momentum)·r + momentum·batch, momentum 0.1 (SPEC §5; biased variance).
+public func updateRunningStatistics(
+    runningMean: inout Tensor, runningVariance: inout Tensor, batch: BatchNormStatistics, momentum: Float = 0.1
+) {
+    precondition(runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape)
+    runningMean.withMutablePointer { r in batch.mean.withPointer { b in
+        for c in 0..<batch.mean.elementCount { r[c] = (1 - momentum) * r[c] + momentum * b[c] }
+    } }
+    runningVariance.withMutablePointer { r in batch.variance.withPointer { b in
+        for c in 0..<batch.variance.elementCount { r[c] = (1 - momentum) * r[c] + momentum * b[c] }
+    } }
+}

@@ -1,0 +1,300 @@
+// 2-D convolution by im2col + sgemm, forward and backward.
+//
+// N batch, C input channels, K output channels, H×W input, R×S kernel,
+// P×Q output. Per image:
+//   forward      W[K, C·R·S] × cols[C·R·S, P·Q]      → Y[K, P·Q]
+//   weight grad  dY[K, P·Q] × colsᵀ[P·Q, C·R·S]      → dW[K, C·R·S]   (accumulated)
+//   data grad    Wᵀ[C·R·S, K] × dY[K, P·Q]           → dcols[C·R·S, P·Q], col2im → dX
+// A 1×1 stride-1 unpadded convolution skips im2col: the image [C, H·W] is its
+// own column matrix, and the data gradient is one sgemm straight into dX.
+//
+// Threads: with N ≥ 2, images are dealt to the workers, each running im2col
+// and single-threaded sgemm on its own scratch; leftover images (N not a
+// multiple of the worker count) split their im2col over channels and their
+// sgemm over the workers (BLAS.parallelSgemm). Results are identical either
+// way up to sgemm's summation order within one product.
+
+/// Forward: `output[N, K, P, Q] = conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]`.
+/// Overwrites `output`.
+func conv2dForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    geometry g: ConvGeometry, workspace: Workspace
+) {
+    let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
+    let imageSize = g.inputChannels * g.inputPlane
+    let outputSize = K * PQ
+    let lanes = min(Parallelism.workerCount, g.batch)
+    let dealt = lanes >= 2 ? (g.batch / lanes) * lanes : 0
+    let columnsSize = g.isPointwise ? 0 : CRS * PQ
+    let scratch = SendablePointer(workspace.scratch(max(lanes, 1) * columnsSize))
+    let output = SendablePointer(output)
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
+    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+
+    // Images dealt one per worker: serial im2col + serial sgemm on private scratch.
+    if dealt > 0 {
+        parallelFor(lanes, chunks: lanes) { laneRange in
+            for lane in laneRange {
+                let columns = scratch.base + lane * columnsSize
+                for image in stride(from: lane, to: dealt, by: lanes) {
+                    let x = input.base + image * imageSize
+                    let y = output.base + image * outputSize
+                    if !g.isPointwise { im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels) }
+                    let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(columns)
+                    // W[K, C·R·S] × cols[C·R·S, P·Q] → Y[K, P·Q]
+                    BLAS.sgemm(.none, .none, m: K, n: PQ, k: CRS, a: weight.base, lda: CRS,
+                               b: cols, ldb: PQ, beta: 0, c: y, ldc: PQ)
+                    if let bias { addBias(y, bias.base, channels: 0..<K, plane: PQ) }
+                }
+            }
+        }
+    }
+    // Leftover images: every worker on one image at a time.
+    for image in dealt..<g.batch {
+        let x = input.base + image * imageSize
+        let y = output.base + image * outputSize
+        if !g.isPointwise {
+            parallelFor(g.inputChannels) { channels in
+                im2col(columns: scratch.base, image: x, geometry: g, channels: channels)
+            }
+        }
+        let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
+        // W[K, C·R·S] × cols[C·R·S, P·Q] → Y[K, P·Q]
+        BLAS.parallelSgemm(.none, .none, m: K, n: PQ, k: CRS, a: weight.base, lda: CRS,
+                           b: cols, ldb: PQ, beta: 0, c: y, ldc: PQ)
+        if let bias {
+            parallelFor(K, minimumChunk: max(1, 65536 / PQ)) { channels in
+                addBias(y, bias.base, channels: channels, plane: PQ)
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Range<Int>, plane: Int) {
+    for k in channels {
+        let row = y + k * plane
+        let b = bias[k]
+        for i in 0..<plane { row[i] += b }
+    }
+}
+
+/// Backward. Adds into each gradient that is not nil:
+/// `inputGradient[N, C, H, W]`, `weightGradient[K, C, R, S]`, `biasGradient[K]`.
+func conv2dBackward(
+    inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+    biasGradient: UnsafeMutablePointer<Float>?,
+    outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    geometry g: ConvGeometry, workspace: Workspace
+) {
+    let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
+    let imageSize = g.inputChannels * g.inputPlane
+    let outputSize = K * PQ
+    let weightSize = K * CRS
+    let lanes = min(Parallelism.workerCount, g.batch)
+    let dealt = lanes >= 2 ? (g.batch / lanes) * lanes : 0
+    let needsColumns = !g.isPointwise && (weightGradient != nil || inputGradient != nil)
+    let columnsSize = needsColumns ? CRS * PQ : 0
+    // Lanes other than 0 accumulate their weight gradient privately, summed at the end.
+    let partialCount = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
+    let scratchBase = workspace.scratch(max(lanes, 1) * columnsSize + partialCount * weightSize)
+    let scratch = SendablePointer(scratchBase)
+    let partials = SendablePointer(scratchBase + max(lanes, 1) * columnsSize)
+    let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
+    let dX = inputGradient.map { SendablePointer($0) }
+    let dW = weightGradient.map { SendablePointer($0) }
+
+    if dealt > 0 {
+        parallelFor(lanes, chunks: lanes) { laneRange in
+            for lane in laneRange {
+                let columns = scratch.base + lane * columnsSize
+                let laneWeightGradient = dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize }
+                var firstImage = true
+                for image in stride(from: lane, to: dealt, by: lanes) {
+                    let x = input.base + image * imageSize
+                    let dy = dY.base + image * outputSize
+                    if let laneWeightGradient {
+                        if !g.isPointwise { im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels) }
+                        let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(columns)
+                        // dY[K, P·Q] × colsᵀ[P·Q, C·R·S] → dW[K, C·R·S]
+                        BLAS.sgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
+                                   b: cols, ldb: PQ, beta: (lane > 0 && firstImage) ? 0 : 1,
+                                   c: laneWeightGradient, ldc: CRS)
+                    }
+                    firstImage = false
+                    if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, columns, g, parallel: false) }
+                }
+            }
+        }
+        if let dW, partialCount > 0 {
+            for lane in 1..<lanes where lane < lanes && lane <= dealt {
+                parallelAddInPlace(dW.base, partials.base + (lane - 1) * weightSize, count: weightSize)
+            }
+        }
+    }
+    for image in dealt..<g.batch {
+        let x = input.base + image * imageSize
+        let dy = dY.base + image * outputSize
+        if let dW {
+            if !g.isPointwise {
+                parallelFor(g.inputChannels) { channels in
+                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels)
+                }
+            }
+            let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
+            // dY[K, P·Q] × colsᵀ[P·Q, C·R·S] → dW[K, C·R·S]
+            BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
+                               b: cols, ldb: PQ, beta: 1, c: dW.base, ldc: CRS)
+        }
+        if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, scratch.base, g, parallel: true) }
+    }
+    if let biasGradient {
+        let db = SendablePointer(biasGradient)
+        parallelFor(K, minimumChunk: max(1, 65536 / max(1, PQ * g.batch))) { channels in
+            for k in channels {
+                var total: Float = 0
+                for image in 0..<g.batch { total += relaxedSum(dY.base + image * outputSize + k * PQ, count: PQ) }
+                db.base[k] += total
+            }
+        }
+    }
+}
+
+/// dX_image += col2im(Wᵀ × dY_image), or the sgemm straight into dX for a pointwise conv.
+@inline(__always)
+private func dataGradient(
+    _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+    _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry, parallel: Bool
+) {
+    let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
+    if g.isPointwise {
+        // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
+        if parallel {
+            BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                               b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
+        } else {
+            BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                       b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
+        }
+        return
+    }
+    // Wᵀ[C·R·S, K] × dY[K, P·Q] → dcols[C·R·S, P·Q]
+    if parallel {
+        BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                           b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
+        let dx = SendablePointer(dx)
+        let columns = SendablePointer(columns)
+        parallelFor(g.inputChannels) { channels in
+            col2imAccumulate(image: dx.base, columns: columns.base, geometry: g, channels: channels)
+        }
+    } else {
+        BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                   b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
+        col2imAccumulate(image: dx, columns: columns, geometry: g, channels: 0..<g.inputChannels)
+    }
+}
+
+/// The slow truth: a direct six-loop convolution with Double accumulation.
+/// Tests compare the im2col path against it on awkward shapes.
+func conv2dReference(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, geometry g: ConvGeometry
+) {
+    let (C, H, W, K, P, Q, R, S) = (
+        g.inputChannels, g.inputHeight, g.inputWidth, g.outputChannels,
+        g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth
+    )
+    for n in 0..<g.batch {
+        for k in 0..<K {
+            for p in 0..<P {
+                for q in 0..<Q {
+                    var total = Double(bias?[k] ?? 0)
+                    for c in 0..<C {
+                        for r in 0..<R {
+                            let ih = p * g.strideHeight - g.paddingHeight + r * g.dilationHeight
+                            if ih < 0 || ih >= H { continue }
+                            for s in 0..<S {
+                                let iw = q * g.strideWidth - g.paddingWidth + s * g.dilationWidth
+                                if iw < 0 || iw >= W { continue }
+                                total += Double(input[((n * C + c) * H + ih) * W + iw])
+                                    * Double(weight[((k * C + c) * R + r) * S + s])
+                            }
+                        }
+                    }
+                    output[((n * K + k) * P + p) * Q + q] = Float(total)
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Tensor API
+
+/// `conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]` → `[N, K, P, Q]`.
+public func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
+    geometry: ConvGeometry, workspace: Workspace = Workspace()
+) -> Tensor {
+    precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
+    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
+    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    return Tensor(shape: geometry.outputShape) { y in
+        input.withPointer { x in
+            weight.withPointer { w in
+                if let bias {
+                    bias.withPointer { b in
+                        conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: b, geometry: geometry, workspace: workspace)
+                    }
+                } else {
+                    conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry, workspace: workspace)
+                }
+            }
+        }
+    }
+}
+
+/// The direct-loop reference of `conv2d`, for tests.
+public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: ConvGeometry) -> Tensor {
+    Tensor(shape: geometry.outputShape) { y in
+        input.withPointer { x in
+            weight.withPointer { w in
+                if let bias {
+                    bias.withPointer { conv2dReference(output: y.baseAddress!, input: x, weight: w, bias: $0, geometry: geometry) }
+                } else {
+                    conv2dReference(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry)
+                }
+            }
+        }
+    }
+}
+
+/// Adds the gradients of `conv2d` into each non-nil gradient tensor.
+public func conv2dBackward(
+    inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
+    outputGradient: Tensor, input: Tensor, weight: Tensor,
+    geometry: ConvGeometry, workspace: Workspace = Workspace()
+) {
+    precondition(outputGradient.shape == geometry.outputShape, "conv2d output gradient \(outputGradient.shape) ≠ \(geometry.outputShape)")
+    precondition(inputGradient == nil || inputGradient!.shape == geometry.inputShape)
+    precondition(weightGradient == nil || weightGradient!.shape == geometry.weightShape)
+    precondition(biasGradient == nil || biasGradient!.shape == [geometry.outputChannels])
+    outputGradient.withPointer { dy in
+        input.withPointer { x in
+            weight.withPointer { w in
+                inputGradient.withUnsafeMutablePointerIfPresent { dx in
+                    weightGradient.withUnsafeMutablePointerIfPresent { dw in
+                        biasGradient.withUnsafeMutablePointerIfPresent { db in
+                            conv2dBackward(
+                                inputGradient: dx, weightGradient: dw, biasGradient: db,
+                                outputGradient: dy, input: x, weight: w, geometry: geometry, workspace: workspace)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Dispatch
+import Foundation
+
+/// The library's one threading model (see Docs/threading.md):
+///
+/// - OpenBLAS runs single-threaded (`BLAS` sets this before its first call).
+///   Its own worker threads would otherwise spin for a while after every
+///   `sgemm`, stealing the core from the elementwise pass that follows.
+/// - All parallelism is ours: `parallelFor` splits a loop into at most
+///   `Parallelism.workerCount` chunks on Dispatch's pool. Convolutions run one
+///   image per worker, or split one GEMM over the workers (`BLAS.parallelSgemm`).
+/// - Parallel regions never nest: inside a worker, `parallelFor` runs serially.
+public enum Parallelism {
+    /// Worker count: `SEGMENTATION_THREADS` when set to a positive integer,
+    /// else the number of active cores.
+    public static let workerCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["SEGMENTATION_THREADS"],
+            let value = Int(text), value > 0
+        {
+            return value
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// True on a thread that is running a chunk of a parallel region.
+    static var isInsideParallelRegion: Bool {
+        pthread_getspecific(regionKey) != nil
+    }
+
+    private static let regionKey: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "pthread_key_create failed: \(status)")
+        return key
+    }()
+
+    fileprivate static func markRegion(_ inside: Bool) {
+        pthread_setspecific(regionKey, inside ? UnsafeRawPointer(bitPattern: 1) : nil)
+    }
+}
+
+/// Wraps a non-Sendable closure so Dispatch can call it from its workers.
+/// Safe because `parallelFor` blocks until every chunk has returned, and each
+/// chunk receives a disjoint range: the closure's captures are never used
+/// after the call, nor written by two chunks at the same index.
+private struct UncheckedSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+}
+
+/// Runs `body` over `0..<count` split into contiguous chunks, one per worker.
+///
+/// - Parameter minimumChunk: the smallest range worth a thread hand-off; loops
+///   shorter than two of these run serially on the caller's thread (a split
+///   costs ~20 µs, more than memory-bound work under ~1 MB gains).
+/// - Parameter chunks: upper bound on the number of chunks (default: workers).
+@inline(__always)
+func parallelFor(
+    _ count: Int, minimumChunk: Int = 1, chunks: Int = Parallelism.workerCount,
+    _ body: (Range<Int>) -> Void
+) {
+    let parts = min(chunks, Parallelism.workerCount, count / max(minimumChunk, 1))
+    if parts <= 1 || Parallelism.isInsideParallelRegion {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        let box = UncheckedSendableBox(value: escapable)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lower = count * part / parts
+            let upper = count * (part + 1) / parts
+            Parallelism.markRegion(true)
+            box.value(lower..<upper)
+            Parallelism.markRegion(false)
+        }
+    }
+}
+
+/// A raw pointer that may cross into `parallelFor` chunks. Kernels use it to
+/// hand a buffer to workers that write disjoint parts of it.
+struct SendablePointer<Pointee>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Pointee>
+    init(_ base: UnsafeMutablePointer<Pointee>) { self.base = base }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+import Segmentation
+
+@main
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "Train and run semantic-segmentation networks (FCN, PSP, DeepLabV3 on dilated ResNet) on the CPU.",
+        subcommands: [Bench.self])
+}
