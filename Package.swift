@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(
             name: "SegmentationTests",
             dependencies: ["Segmentation", "SegmentationTestSupport"],
-            exclude: ["Fixtures/generate_kernel_fixtures.py", "Fixtures/README.md"]),
+            exclude: ["Fixtures"]),
     ]
 )

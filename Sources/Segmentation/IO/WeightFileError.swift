@@ -1,0 +1,27 @@
+/// Errors reading or writing a weights file. Each names the file and, where
+/// there is one, the tensor key, so a user can tell which file to replace.
+public enum WeightFileError: Error, CustomStringConvertible, Equatable {
+    case unreadable(file: String, reason: String)
+    case malformed(file: String, reason: String)
+    case unsupportedDataType(file: String, key: String, dataType: String)
+    case missingTensor(file: String, key: String)
+    case shapeMismatch(file: String, key: String, expected: [Int], found: [Int])
+    case writeFailed(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(file, reason):
+            return "\(file): cannot read weights file: \(reason)"
+        case let .malformed(file, reason):
+            return "\(file): not a valid weights file: \(reason)"
+        case let .unsupportedDataType(file, key, dataType):
+            return "\(file): tensor '\(key)' has data type \(dataType), which is not supported (use F32, F16, BF16, F64, I64 or I32)"
+        case let .missingTensor(file, key):
+            return "\(file): tensor '\(key)' is missing"
+        case let .shapeMismatch(file, key, expected, found):
+            return "\(file): tensor '\(key)' has shape \(found), expected \(expected)"
+        case let .writeFailed(file, reason):
+            return "\(file): cannot write: \(reason)"
+        }
+    }
+}
