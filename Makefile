@@ -29,8 +29,7 @@ build: deps
 	$(SWIFT) build -c $(CONFIGURATION)
 
 test: deps
-	$(SWIFT) build -c $(CONFIGURATION) --build-tests
-	$(SWIFT) test -c $(CONFIGURATION) --skip-build
+	$(SWIFT) test -c $(CONFIGURATION)
 
 bench: deps
 	$(SWIFT) run -c release segment bench conv

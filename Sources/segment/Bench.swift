@@ -1,8 +1,61 @@
 import ArgumentParser
+import Foundation
 import Segmentation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the GEMM-bound layers (build with -c release).",
-        subcommands: [])
+        abstract: "Measure the GEMM-bound layers. Build with -c release for meaningful numbers.",
+        subcommands: [BenchConv.self])
+}
+
+struct BenchConv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv",
+        abstract: "Forward and backward time of ResNet-50's GEMM-bound convolutions (crop 240) against a bare cblas_sgemm of the same M×N×K.")
+
+    @Option(help: "Timed runs per measurement (the median is reported).")
+    var runs = 7
+
+    @Option(help: "Untimed warm-up runs before each measurement.")
+    var warmup = 2
+
+    @Option(help: "Batch size.")
+    var batch = 2
+
+    @Flag(help: "Print a JSON array instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard runs >= 5 else { throw ValidationError("--runs must be at least 5 (a median of fewer is noise)") }
+        guard warmup >= 1 else { throw ValidationError("--warmup must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() throws {
+        let shapes = ConvolutionBenchmark.resnet50Shapes(batch: batch)
+        if !json {
+            print("workers: \(Parallelism.workerCount); \(BLAS.configuration)")
+            print("batch \(batch), median of \(runs) runs after \(warmup) warm-up; reference: bare cblas_sgemm of the same M×N×K on \(Parallelism.workerCount) OpenBLAS threads")
+            print(pad("layer", 34) + pad("pass", 10) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
+                  + pad("sgemm", 10, right: true) + pad("ratio", 8, right: true) + pad("cores", 7, right: true))
+        }
+        let rows = ConvolutionBenchmark.run(shapes: shapes, runs: runs, warmup: warmup) { row in
+            guard !json else { return }
+            print(pad(row.name, 34) + pad(row.pass, 10) + pad(String(format: "%.2f", row.median_ms), 10, right: true)
+                  + pad(String(format: "%.1f", row.gflops), 10, right: true)
+                  + pad(String(format: "%.1f", row.sgemm_gflops), 10, right: true)
+                  + pad(String(format: "%.3f", row.ratio), 8, right: true)
+                  + pad(String(format: "%.2f", row.coresBusy), 7, right: true))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+        }
+    }
+
+    private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+        let padding = String(repeating: " ", count: max(0, width - text.count))
+        return right ? padding + text : text + padding
+    }
 }

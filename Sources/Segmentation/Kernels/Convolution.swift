@@ -14,45 +14,76 @@
 // sgemm over the workers (BLAS.parallelSgemm). Results are identical either
 // way up to sgemm's summation order within one product.
 
+/// Output rows per band in the forward: the band's column matrix
+/// [C·R·S, rows·Q] stays near 1 MB, so im2col writes it into the cache and
+/// sgemm reads it from there, instead of a round trip through DRAM per image.
+/// Layers with a deep reduction (C·R·S ≥ 2048) already hide im2col behind
+/// sgemm and keep whole images, which is what sgemm prefers.
+func forwardBandRows(_ g: ConvGeometry) -> Int {
+    if g.isPointwise || g.columnRows >= 2048 { return g.outputHeight }
+    let targetColumns = max(384, (1 << 18) / g.columnRows)
+    return min(g.outputHeight, max(1, (targetColumns + g.outputWidth - 1) / g.outputWidth))
+}
+
 /// Forward: `output[N, K, P, Q] = conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]`.
 /// Overwrites `output`.
+///
+/// The work is cut into bands of output rows (all P rows for deep or
+/// pointwise layers). When there are at least as many bands as workers, each
+/// worker takes a contiguous run of (image, band) items and does im2col +
+/// single-threaded sgemm on its own scratch; otherwise (one image, one band)
+/// im2col splits over channels and sgemm over the workers.
 func conv2dForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     geometry g: ConvGeometry, workspace: Workspace
 ) {
-    let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
+    let (K, CRS, P, Q, PQ) = (g.outputChannels, g.columnRows, g.outputHeight, g.outputWidth, g.outputPlane)
     let imageSize = g.inputChannels * g.inputPlane
     let outputSize = K * PQ
-    let lanes = min(Parallelism.workerCount, g.batch)
-    let dealt = lanes >= 2 ? (g.batch / lanes) * lanes : 0
-    let columnsSize = g.isPointwise ? 0 : CRS * PQ
-    let scratch = SendablePointer(workspace.scratch(max(lanes, 1) * columnsSize))
+    let bandRows = forwardBandRows(g)
+    let bands = (P + bandRows - 1) / bandRows
+    let items = g.batch * bands
+    let workers = Parallelism.workerCount
     let output = SendablePointer(output)
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
 
-    // Images dealt one per worker: serial im2col + serial sgemm on private scratch.
-    if dealt > 0 {
-        parallelFor(lanes, chunks: lanes) { laneRange in
-            for lane in laneRange {
-                let columns = scratch.base + lane * columnsSize
-                for image in stride(from: lane, to: dealt, by: lanes) {
-                    let x = input.base + image * imageSize
-                    let y = output.base + image * outputSize
-                    if !g.isPointwise { im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels) }
-                    let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(columns)
-                    // W[K, C·R·S] × cols[C·R·S, P·Q] → Y[K, P·Q]
-                    BLAS.sgemm(.none, .none, m: K, n: PQ, k: CRS, a: weight.base, lda: CRS,
-                               b: cols, ldb: PQ, beta: 0, c: y, ldc: PQ)
-                    if let bias { addBias(y, bias.base, channels: 0..<K, plane: PQ) }
+    if items >= workers {
+        let slotSize = g.isPointwise ? 0 : CRS * bandRows * Q
+        let scratch = SendablePointer(workspace.scratch(max(1, min(workers, items) * slotSize)))
+        parallelChunks(items, chunks: workers) { slot, range in
+            let columns = scratch.base + slot * slotSize
+            for item in range {
+                let image = item / bands
+                let rows = (item % bands) * bandRows ..< min(P, (item % bands + 1) * bandRows)
+                let x = input.base + image * imageSize
+                let y = output.base + image * outputSize + rows.lowerBound * Q
+                let n = rows.count * Q
+                let cols: UnsafePointer<Float>
+                if g.isPointwise {
+                    cols = UnsafePointer(x + rows.lowerBound * Q)
+                } else {
+                    im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels, outputRows: rows)
+                    cols = UnsafePointer(columns)
+                }
+                // W[K, C·R·S] × cols[C·R·S, band] → Y[K, band] (row stride P·Q)
+                BLAS.sgemm(.none, .none, m: K, n: n, k: CRS, a: weight.base, lda: CRS,
+                           b: cols, ldb: g.isPointwise ? PQ : n, beta: 0, c: y, ldc: PQ)
+                if let bias {
+                    for k in 0..<K {
+                        let row = y + k * PQ, b = bias.base[k]
+                        for i in 0..<n { row[i] += b }
+                    }
                 }
             }
         }
+        return
     }
-    // Leftover images: every worker on one image at a time.
-    for image in dealt..<g.batch {
+    // A single image in a single band: every worker on it.
+    let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : CRS * PQ))
+    for image in 0..<g.batch {
         let x = input.base + image * imageSize
         let y = output.base + image * outputSize
         if !g.isPointwise {
@@ -131,7 +162,7 @@ func conv2dBackward(
             }
         }
         if let dW, partialCount > 0 {
-            for lane in 1..<lanes where lane < lanes && lane <= dealt {
+            for lane in 1..<lanes {
                 parallelAddInPlace(dW.base, partials.base + (lane - 1) * weightSize, count: weightSize)
             }
         }

@@ -25,23 +25,27 @@ private func validRange(offset: Int, stride: Int, padding: Int, width: Int, outp
     return lo..<hi
 }
 
-/// Fills `columns[C·R·S, P·Q]` from `image[C, H, W]` for channels in `channelRange`.
+/// Fills `columns[C·R·S, rows·Q]` from `image[C, H, W]` for channels in
+/// `channelRange` and output rows `outputRows` (default: all P), so a caller
+/// can build the column matrix of a band of output rows that fits in cache.
 func im2col(
     columns: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
-    geometry g: ConvGeometry, channels channelRange: Range<Int>
+    geometry g: ConvGeometry, channels channelRange: Range<Int>, outputRows: Range<Int>? = nil
 ) {
-    let (H, W, P, Q) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (H, W, Q) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (R, S) = (g.kernelHeight, g.kernelWidth)
+    let rows = outputRows ?? 0..<g.outputHeight
+    let rowLength = rows.count * Q
     for c in channelRange {
         let plane = image + c * H * W
         for r in 0..<R {
             for s in 0..<S {
-                let row = columns + ((c * R + r) * S + s) * P * Q
+                let row = columns + ((c * R + r) * S + s) * rowLength
                 let qs = validRange(
                     offset: s * g.dilationWidth, stride: g.strideWidth,
                     padding: g.paddingWidth, width: W, outputWidth: Q)
-                for p in 0..<P {
-                    let out = row + p * Q
+                for p in rows {
+                    let out = row + (p - rows.lowerBound) * Q
                     let ih = p * g.strideHeight - g.paddingHeight + r * g.dilationHeight
                     if ih < 0 || ih >= H || qs.isEmpty {
                         out.update(repeating: 0, count: Q)

@@ -58,9 +58,18 @@ func parallelFor(
     _ count: Int, minimumChunk: Int = 1, chunks: Int = Parallelism.workerCount,
     _ body: (Range<Int>) -> Void
 ) {
+    parallelChunks(count, minimumChunk: minimumChunk, chunks: chunks) { _, range in body(range) }
+}
+
+/// `parallelFor` that also passes each chunk's index (0 ..< number of chunks,
+/// at most the worker count), so a chunk can own a per-worker scratch slot.
+func parallelChunks(
+    _ count: Int, minimumChunk: Int = 1, chunks: Int = Parallelism.workerCount,
+    _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+) {
     let parts = min(chunks, Parallelism.workerCount, count / max(minimumChunk, 1))
     if parts <= 1 || Parallelism.isInsideParallelRegion {
-        if count > 0 { body(0..<count) }
+        if count > 0 { body(0, 0..<count) }
         return
     }
     withoutActuallyEscaping(body) { escapable in
@@ -69,7 +78,7 @@ func parallelFor(
             let lower = count * part / parts
             let upper = count * (part + 1) / parts
             Parallelism.markRegion(true)
-            box.value(lower..<upper)
+            box.value(part, lower..<upper)
             Parallelism.markRegion(false)
         }
     }
