@@ -1,0 +1,107 @@
+@testable import Segmentation
+import SegmentationTestSupport
+import Testing
+
+/// Properties the reference comparisons do not cover.
+@Suite("Kernel properties")
+struct KernelPropertyTests {
+    @Test func dropoutMaskIsSeededScaledAndNearTheRate() {
+        let x = Tensor(shape: [4, 8, 32, 32], repeating: 1)
+        let a = dropout(x, probability: 0.1, seed: 5)
+        #expect(a == dropout(x, probability: 0.1, seed: 5), "same seed, different mask")
+        #expect(a != dropout(x, probability: 0.1, seed: 6), "different seed, same mask")
+        let values = Set(a.scalars)
+        #expect(values == [0, 1 / 0.9], "values \(values.sorted())")
+        let dropped = Double(a.scalars.filter { $0 == 0 }.count) / Double(x.elementCount)
+        // 32768 Bernoulli(0.1) draws: sd 0.0017, so ±0.01 is ~6 sd.
+        #expect(abs(dropped - 0.1) < 0.01, "dropped fraction \(dropped)")
+    }
+
+    @Test func dropoutMaskDoesNotDependOnThreadSplit() {
+        // Counter-based: element i's draw is a function of (seed, i) only.
+        let big = dropout(Tensor(shape: [1, 1, 1, 100_000], repeating: 1), probability: 0.5, seed: 3).scalars
+        let small = dropout(Tensor(shape: [1, 1, 1, 1000], repeating: 1), probability: 0.5, seed: 3).scalars
+        #expect(Array(big.prefix(1000)) == small)
+    }
+
+    @Test func crossEntropyWithEveryPixelIgnoredIsZero() {
+        let z = Tensor.sinusoid([1, 3, 2, 2], frequency: 0.5)
+        let labels = [UInt8](repeating: 255, count: 4)
+        let (loss, valid) = softmaxCrossEntropy(logits: z, labels: labels)
+        #expect(loss == 0 && valid == 0)
+        var dz = Tensor.zeros(z.shape)
+        softmaxCrossEntropyBackward(logitsGradient: &dz, logits: z, labels: labels)
+        #expect(dz.scalars.allSatisfy { $0 == 0 })
+    }
+
+    @Test func crossEntropyOfUniformLogitsIsLogC() {
+        let (loss, _) = softmaxCrossEntropy(logits: .zeros([2, 21, 3, 3]), labels: [UInt8](repeating: 4, count: 18))
+        #expect(abs(loss - Float.log(21)) < 1e-6)
+    }
+
+    @Test func crossEntropyIsStableForHugeLogits() {
+        let z = Tensor(shape: [1, 2, 1, 2], scalars: [1000, -1000, 0, 0])
+        // pixel 0: logits (1000, 0), label 1; pixel 1: (−1000, 0), label 0: each costs 1000
+        let (loss, _) = softmaxCrossEntropy(logits: z, labels: [1, 0])
+        #expect(loss.isFinite && abs(loss - 1000) < 1e-3)
+    }
+
+    @Test func bilinearCornersAndIdentity() {
+        let x = Tensor.sinusoid([1, 2, 5, 7], frequency: 0.3)
+        #expect(bilinearResize(x, height: 5, width: 7) == x)
+        let up = bilinearResize(x, height: 11, width: 13)
+        // align_corners = true: the four corners are copied exactly
+        for c in 0..<2 {
+            #expect(up[flat: c * 143] == x[flat: c * 35])
+            #expect(up[flat: c * 143 + 12] == x[flat: c * 35 + 6])
+            #expect(up[flat: c * 143 + 130] == x[flat: c * 35 + 28])
+            #expect(up[flat: c * 143 + 142] == x[flat: c * 35 + 34])
+        }
+    }
+
+    @Test func adaptiveBinsFollowTheSpec() {
+        // bin i spans ⌊i·n/b⌋ ..< ⌈(i+1)·n/b⌉
+        #expect((0..<6).map { adaptiveBin($0, bins: 6, size: 30) } == [0..<5, 5..<10, 10..<15, 15..<20, 20..<25, 25..<30])
+        #expect((0..<3).map { adaptiveBin($0, bins: 3, size: 7) } == [0..<3, 2..<5, 4..<7])
+        #expect((0..<6).map { adaptiveBin($0, bins: 6, size: 4) } == [0..<1, 0..<2, 1..<2, 2..<3, 2..<4, 3..<4])
+        #expect(adaptiveBin(0, bins: 1, size: 9) == 0..<9)
+    }
+
+    @Test func batchNormRunningUpdateUsesMomentumPointOne() {
+        var mean = Tensor(shape: [2], scalars: [0, 1]), variance = Tensor(shape: [2], scalars: [1, 1])
+        let batch = BatchNormStatistics(mean: Tensor(shape: [2], scalars: [1, 3]), variance: Tensor(shape: [2], scalars: [2, 0]))
+        updateRunningStatistics(runningMean: &mean, runningVariance: &variance, batch: batch)
+        #expect(mean.scalars == [0.1, 1.2])
+        expectClose(variance, Tensor(shape: [2], scalars: [1.1, 0.9]), absoluteTolerance: 1e-7)
+    }
+
+    @Test func maxPoolPaddingNeverWins() {
+        // All-negative input: a padded −∞ must not be chosen over a real value.
+        // 3×3/2/1 on 3×3: each output's window is a 2×2 corner block of the input.
+        let x = Tensor(shape: [1, 1, 3, 3], scalars: [-5, -4, -3, -2, -9, -6, -7, -8, -1])
+        let (y, _) = maxPool(x)
+        #expect(y.shape == [1, 1, 2, 2])
+        #expect(y.scalars == [-2, -3, -2, -1])
+    }
+
+    @Test func parallelForCoversEveryIndexOnceAndDoesNotNest() {
+        let count = 10_007
+        var hits = [Int](repeating: 0, count: count)
+        var nested = [Bool](repeating: false, count: Parallelism.workerCount)
+        hits.withUnsafeMutableBufferPointer { buffer in
+            let base = SendablePointer(buffer.baseAddress!)
+            nested.withUnsafeMutableBufferPointer { flags in
+                let flagBase = SendablePointer(flags.baseAddress!)
+                parallelChunks(count) { chunk, range in
+                    for i in range { base.base[i] += 1 }
+                    // an inner loop inside a worker runs serially, as one chunk
+                    var innerChunks = 0
+                    parallelChunks(100) { _, _ in innerChunks += 1 }
+                    flagBase.base[chunk] = innerChunks == 1
+                }
+            }
+        }
+        #expect(hits.allSatisfy { $0 == 1 })
+        if Parallelism.workerCount > 1 { #expect(nested.allSatisfy { $0 }) }
+    }
+}
