@@ -126,13 +126,19 @@ func conv2dBackward(
     let weightSize = K * CRS
     let lanes = min(Parallelism.workerCount, g.batch)
     let dealt = lanes >= 2 ? (g.batch / lanes) * lanes : 0
+    let (P, Q) = (g.outputHeight, g.outputWidth)
+    let bandRows = forwardBandRows(g)
+    let bands = (P + bandRows - 1) / bandRows
     let needsColumns = !g.isPointwise && (weightGradient != nil || inputGradient != nil)
-    let columnsSize = needsColumns ? CRS * PQ : 0
+    // Dealt images use one band-sized column buffer per lane; leftover images
+    // share one whole-image buffer.
+    let columnsSize = needsColumns ? CRS * bandRows * Q : 0
+    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? CRS * PQ : 0)
     // Lanes other than 0 accumulate their weight gradient privately, summed at the end.
     let partialCount = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
-    let scratchBase = workspace.scratch(max(lanes, 1) * columnsSize + partialCount * weightSize)
+    let scratchBase = workspace.scratch(max(1, columnsTotal + partialCount * weightSize))
     let scratch = SendablePointer(scratchBase)
-    let partials = SendablePointer(scratchBase + max(lanes, 1) * columnsSize)
+    let partials = SendablePointer(scratchBase + columnsTotal)
     let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
@@ -140,24 +146,47 @@ func conv2dBackward(
     let dW = weightGradient.map { SendablePointer($0) }
 
     if dealt > 0 {
+        // Each worker owns whole images (col2im of neighbouring bands overlaps
+        // in dX) and walks their bands in order, so the band's columns stay in cache.
         parallelFor(lanes, chunks: lanes) { laneRange in
             for lane in laneRange {
                 let columns = scratch.base + lane * columnsSize
                 let laneWeightGradient = dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize }
-                var firstImage = true
+                var firstProduct = true
                 for image in stride(from: lane, to: dealt, by: lanes) {
                     let x = input.base + image * imageSize
-                    let dy = dY.base + image * outputSize
-                    if let laneWeightGradient {
-                        if !g.isPointwise { im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels) }
-                        let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(columns)
-                        // dY[K, P·Q] × colsᵀ[P·Q, C·R·S] → dW[K, C·R·S]
-                        BLAS.sgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
-                                   b: cols, ldb: PQ, beta: (lane > 0 && firstImage) ? 0 : 1,
-                                   c: laneWeightGradient, ldc: CRS)
+                    for band in 0..<bands {
+                        let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
+                        let n = rows.count * Q
+                        let dy = dY.base + image * outputSize + rows.lowerBound * Q
+                        let cols: UnsafePointer<Float>
+                        if g.isPointwise {
+                            cols = UnsafePointer(x)
+                        } else {
+                            im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels, outputRows: rows)
+                            cols = UnsafePointer(columns)
+                        }
+                        if let laneWeightGradient {
+                            // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
+                            BLAS.sgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
+                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: (lane > 0 && firstProduct) ? 0 : 1,
+                                       c: laneWeightGradient, ldc: CRS)
+                            firstProduct = false
+                        }
+                        guard let dX else { continue }
+                        let dx = dX.base + image * imageSize
+                        if g.isPointwise {
+                            // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
+                            BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
+                                       b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
+                        } else {
+                            // Wᵀ[C·R·S, K] × dY[K, band] → dcols[C·R·S, band], then col2im into dX
+                            BLAS.sgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
+                                       b: dy, ldb: PQ, beta: 0, c: columns, ldc: n)
+                            col2imAccumulate(image: dx, columns: columns, geometry: g,
+                                             channels: 0..<g.inputChannels, outputRows: rows)
+                        }
                     }
-                    firstImage = false
-                    if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, columns, g, parallel: false) }
                 }
             }
         }
@@ -181,7 +210,7 @@ func conv2dBackward(
             BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
                                b: cols, ldb: PQ, beta: 1, c: dW.base, ldc: CRS)
         }
-        if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, scratch.base, g, parallel: true) }
+        if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, scratch.base, g) }
     }
     if let biasGradient {
         let db = SendablePointer(biasGradient)
@@ -195,37 +224,26 @@ func conv2dBackward(
     }
 }
 
-/// dX_image += col2im(Wᵀ × dY_image), or the sgemm straight into dX for a pointwise conv.
-@inline(__always)
+/// dX_image += col2im(Wᵀ × dY_image), or the sgemm straight into dX for a
+/// pointwise conv; the whole image, split over the workers.
 private func dataGradient(
     _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
-    _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry, parallel: Bool
+    _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry
 ) {
     let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
     if g.isPointwise {
         // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
-        if parallel {
-            BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                               b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
-        } else {
-            BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                       b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
-        }
+        BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                           b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
         return
     }
     // Wᵀ[C·R·S, K] × dY[K, P·Q] → dcols[C·R·S, P·Q]
-    if parallel {
-        BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                           b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
-        let dx = SendablePointer(dx)
-        let columns = SendablePointer(columns)
-        parallelFor(g.inputChannels) { channels in
-            col2imAccumulate(image: dx.base, columns: columns.base, geometry: g, channels: channels)
-        }
-    } else {
-        BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                   b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
-        col2imAccumulate(image: dx, columns: columns, geometry: g, channels: 0..<g.inputChannels)
+    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
+                       b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
+    let dx = SendablePointer(dx)
+    let columns = SendablePointer(columns)
+    parallelFor(g.inputChannels) { channels in
+        col2imAccumulate(image: dx.base, columns: columns.base, geometry: g, channels: channels)
     }
 }
 
@@ -261,6 +279,65 @@ func conv2dReference(
             }
         }
     }
+}
+
+/// The slow truth of the backward: direct loops, Double accumulation,
+/// overwriting (not accumulating) `inputGradient`, `weightGradient`, `biasGradient`.
+func conv2dBackwardReference(
+    inputGradient: UnsafeMutablePointer<Float>, weightGradient: UnsafeMutablePointer<Float>,
+    biasGradient: UnsafeMutablePointer<Float>,
+    outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    geometry g: ConvGeometry
+) {
+    let (C, H, W, K, P, Q, R, S) = (
+        g.inputChannels, g.inputHeight, g.inputWidth, g.outputChannels,
+        g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth
+    )
+    var dx = [Double](repeating: 0, count: g.batch * C * H * W)
+    var dw = [Double](repeating: 0, count: K * C * R * S)
+    var db = [Double](repeating: 0, count: K)
+    for n in 0..<g.batch {
+        for k in 0..<K {
+            for p in 0..<P {
+                for q in 0..<Q {
+                    let dy = Double(outputGradient[((n * K + k) * P + p) * Q + q])
+                    db[k] += dy
+                    for c in 0..<C {
+                        for r in 0..<R {
+                            let ih = p * g.strideHeight - g.paddingHeight + r * g.dilationHeight
+                            if ih < 0 || ih >= H { continue }
+                            for s in 0..<S {
+                                let iw = q * g.strideWidth - g.paddingWidth + s * g.dilationWidth
+                                if iw < 0 || iw >= W { continue }
+                                let xi = ((n * C + c) * H + ih) * W + iw, wi = ((k * C + c) * R + r) * S + s
+                                dx[xi] += dy * Double(weight[wi])
+                                dw[wi] += dy * Double(input[xi])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for i in dx.indices { inputGradient[i] = Float(dx[i]) }
+    for i in dw.indices { weightGradient[i] = Float(dw[i]) }
+    for i in db.indices { biasGradient[i] = Float(db[i]) }
+}
+
+/// The direct-loop reference of `conv2dBackward` for tests: returns fresh
+/// (input, weight, bias) gradients.
+public func conv2dBackwardReference(
+    outputGradient: Tensor, input: Tensor, weight: Tensor, geometry: ConvGeometry
+) -> (input: Tensor, weight: Tensor, bias: Tensor) {
+    var dx = Tensor.zeros(geometry.inputShape), dw = Tensor.zeros(geometry.weightShape)
+    var db = Tensor.zeros([geometry.outputChannels])
+    dx.withMutablePointer { dxp in dw.withMutablePointer { dwp in db.withMutablePointer { dbp in
+        outputGradient.withPointer { dy in input.withPointer { x in weight.withPointer { w in
+            conv2dBackwardReference(inputGradient: dxp, weightGradient: dwp, biasGradient: dbp,
+                                    outputGradient: dy, input: x, weight: w, geometry: geometry)
+        } } }
+    } } }
+    return (dx, dw, db)
 }
 
 // MARK: - Tensor API

@@ -68,28 +68,30 @@ func im2col(
     }
 }
 
-/// Adds `columns[C·R·S, P·Q]` back into `image[C, H, W]` (the adjoint of
-/// `im2col`), for channels in `channelRange`. Accumulates: the image is not
-/// cleared first.
+/// Adds `columns[C·R·S, rows·Q]` back into `image[C, H, W]` (the adjoint of
+/// `im2col`) for channels in `channelRange` and output rows `outputRows`
+/// (default: all P). Accumulates: the image is not cleared first.
 func col2imAccumulate(
     image: UnsafeMutablePointer<Float>, columns: UnsafePointer<Float>,
-    geometry g: ConvGeometry, channels channelRange: Range<Int>
+    geometry g: ConvGeometry, channels channelRange: Range<Int>, outputRows: Range<Int>? = nil
 ) {
-    let (H, W, P, Q) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (H, W, Q) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (R, S) = (g.kernelHeight, g.kernelWidth)
+    let rows = outputRows ?? 0..<g.outputHeight
+    let rowLength = rows.count * Q
     for c in channelRange {
         let plane = image + c * H * W
         for r in 0..<R {
             for s in 0..<S {
-                let row = columns + ((c * R + r) * S + s) * P * Q
+                let row = columns + ((c * R + r) * S + s) * rowLength
                 let qs = validRange(
                     offset: s * g.dilationWidth, stride: g.strideWidth,
                     padding: g.paddingWidth, width: W, outputWidth: Q)
                 if qs.isEmpty { continue }
-                for p in 0..<P {
+                for p in rows {
                     let ih = p * g.strideHeight - g.paddingHeight + r * g.dilationHeight
                     if ih < 0 || ih >= H { continue }
-                    let source = row + p * Q + qs.lowerBound
+                    let source = row + (p - rows.lowerBound) * Q + qs.lowerBound
                     let target = plane + ih * W + qs.lowerBound * g.strideWidth - g.paddingWidth + s * g.dilationWidth
                     let stride = g.strideWidth
                     if stride == 1 {

@@ -71,6 +71,35 @@ struct ConvolutionTests {
                     "\(g)")
     }
 
+    @Test(arguments: cases)
+    func backwardMatchesReference(_ c: Case) {
+        var generator = SplitMix64(seed: 12)
+        let g = c.geometry
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        var dx: Tensor? = .zeros(g.inputShape), dw: Tensor? = .zeros(g.weightShape)
+        var db: Tensor? = .zeros([g.outputChannels])
+        conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db,
+                       outputGradient: dy, input: x, weight: w, geometry: g)
+        let reference = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g)
+        // dX sums K·R·S terms; dW and db sum N·P·Q terms (same ulp argument as the forward).
+        expectClose(dx!, reference.input, absoluteTolerance: 2e-6 * Float(g.outputChannels * g.kernelHeight * g.kernelWidth),
+                    "input gradient \(g)")
+        let reduction = Float(g.batch * g.outputPlane)
+        expectClose(dw!, reference.weight, absoluteTolerance: 2e-6 * reduction, "weight gradient \(g)")
+        expectClose(db!, reference.bias, absoluteTolerance: 2e-6 * reduction, "bias gradient \(g)")
+        // Only the weight or only the input gradient: the other paths of the kernel.
+        var onlyDx: Tensor? = .zeros(g.inputShape), noDw: Tensor? = nil, noDb: Tensor? = nil
+        conv2dBackward(inputGradient: &onlyDx, weightGradient: &noDw, biasGradient: &noDb,
+                       outputGradient: dy, input: x, weight: w, geometry: g)
+        #expect(onlyDx == dx)
+        var noDx: Tensor? = nil, onlyDw: Tensor? = .zeros(g.weightShape)
+        conv2dBackward(inputGradient: &noDx, weightGradient: &onlyDw, biasGradient: &noDb,
+                       outputGradient: dy, input: x, weight: w, geometry: g)
+        #expect(onlyDw == dw)
+    }
+
     @Test func outputSizeArithmetic() {
         // (H + 2p − d(R−1) − 1)/s + 1, as torch.nn.Conv2d documents
         #expect(Self.g(1, 1, 1, 240, 240, kh: 7, kw: 7, stride: (2, 2), padding: (3, 3)).outputHeight == 120)
