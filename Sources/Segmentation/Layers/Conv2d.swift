@@ -1,0 +1,63 @@
+/// A 2-D convolution layer: `weight[K, C, R, R]`, optional `bias[K]`.
+///
+/// Cache: the input (shared storage, never a copy).
+public struct Conv2d: Sendable {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let dilation: Int
+    public let weight: ParameterID
+    public let bias: ParameterID?
+
+    /// Registers `NAME.weight` (Kaiming-normal, fan-out) and, with `bias`, `NAME.bias` (zeros).
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        dilation: Int = 1, bias: Bool = false, name: String, builder: inout ParameterBuilder
+    ) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        let shape: Shape = [outputChannels, inputChannels, kernelSize, kernelSize]
+        (weight, self.bias) = builder.scoped(name) { b in
+            let w = b.add("weight", .kaimingNormal(shape, using: &b.generator))
+            return (w, bias ? b.add("bias", .zeros([outputChannels])) : nil)
+        }
+    }
+
+    public func geometry(for input: Shape) -> ConvGeometry {
+        precondition(input.rank == 4 && input.channels == inputChannels,
+                     "Conv2d expected \(inputChannels) input channels, got \(input)")
+        return ConvGeometry(batch: input.batch, inputChannels: inputChannels, outputChannels: outputChannels,
+                            inputHeight: input.height, inputWidth: input.width, kernelSize: kernelSize,
+                            stride: stride, padding: padding, dilation: dilation)
+    }
+
+    /// Multiply-adds of one forward on `input`.
+    public func multiplyAdds(for input: Shape) -> Int { geometry(for: input).multiplyAdds }
+
+    public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
+        context.convolutionMultiplyAdds += multiplyAdds(for: x.shape)
+        return conv2d(x, weight: parameters[weight], bias: bias.map { parameters[$0] },
+               geometry: geometry(for: x.shape), workspace: context.workspace)
+    }
+
+    /// Adds the weight (and bias) gradients into `gradients`; returns dx when `needsInputGradient`.
+    public func backward(
+        _ dy: Tensor, input x: Tensor, parameters: ParameterStore, gradients: inout ParameterStore,
+        context: ForwardContext, needsInputGradient: Bool = true
+    ) -> Tensor? {
+        var dx: Tensor? = needsInputGradient ? .zeros(x.shape) : nil
+        var dw: Tensor? = gradients.take(weight)
+        var db: Tensor? = bias.map { gradients.take($0) }
+        conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy,
+                       input: x, weight: parameters[weight], geometry: geometry(for: x.shape), workspace: context.workspace)
+        gradients.put(weight, dw!)
+        if let bias { gradients.put(bias, db!) }
+        return dx
+    }
+}

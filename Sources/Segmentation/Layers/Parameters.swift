@@ -1,0 +1,141 @@
+/// Identifies one tensor in a `ParameterStore`: its registration index.
+public struct ParameterID: Hashable, Sendable, Comparable {
+    public let index: Int
+    public static func < (a: ParameterID, b: ParameterID) -> Bool { a.index < b.index }
+}
+
+/// What a stored tensor is for.
+public enum ParameterRole: Sendable, Hashable {
+    /// Learned by the optimizer (convolution weights and biases, BN γ and β).
+    case trainable
+    /// Carried state that the training step updates outside the optimizer
+    /// (BN running mean and variance).
+    case buffer
+}
+
+/// Named tensors in registration order: a network's parameters and buffers,
+/// and, with the same IDs and names, its gradients and optimizer state.
+///
+/// Names are state-dict style (`backbone.layer3.4.conv2.weight`) and stable:
+/// they are the keys of the safetensors weight files.
+public struct ParameterStore: Sendable {
+    public private(set) var names: [String] = []
+    public private(set) var roles: [ParameterRole] = []
+    /// Learning-rate multiplier per tensor: 10 for the heads (GluonCV `lr_mult`), 1 elsewhere.
+    public private(set) var learningRateMultipliers: [Float] = []
+    public var tensors: [Tensor] = []
+    private var indexByName: [String: Int] = [:]
+
+    public init() {}
+
+    public var count: Int { names.count }
+    public var ids: [ParameterID] { names.indices.map { ParameterID(index: $0) } }
+
+    public subscript(id: ParameterID) -> Tensor {
+        get { tensors[id.index] }
+        set {
+            precondition(newValue.shape == tensors[id.index].shape,
+                         "\(names[id.index]): shape \(newValue.shape) ≠ \(tensors[id.index].shape)")
+            tensors[id.index] = newValue
+        }
+    }
+
+    public func id(named name: String) -> ParameterID? {
+        indexByName[name].map { ParameterID(index: $0) }
+    }
+
+    public func name(of id: ParameterID) -> String { names[id.index] }
+    public func role(of id: ParameterID) -> ParameterRole { roles[id.index] }
+
+    /// Moves a tensor out of the store (leaving an empty placeholder) so the
+    /// caller can mutate it without a copy-on-write copy; `put` it back after.
+    public mutating func take(_ id: ParameterID) -> Tensor {
+        let tensor = tensors[id.index]
+        tensors[id.index] = Self.placeholder
+        return tensor
+    }
+
+    /// Returns a tensor taken with `take`.
+    public mutating func put(_ id: ParameterID, _ tensor: Tensor) {
+        tensors[id.index] = tensor
+    }
+
+    private static let placeholder = Tensor.zeros([0])
+
+    /// Registers a tensor; names must be unique.
+    @discardableResult
+    public mutating func append(
+        name: String, tensor: Tensor, role: ParameterRole, learningRateMultiplier: Float = 1
+    ) -> ParameterID {
+        precondition(indexByName[name] == nil, "duplicate parameter name \(name)")
+        indexByName[name] = names.count
+        names.append(name)
+        roles.append(role)
+        learningRateMultipliers.append(learningRateMultiplier)
+        tensors.append(tensor)
+        return ParameterID(index: names.count - 1)
+    }
+
+    /// Number of trainable scalars (what papers and `torch` count as parameters).
+    public var trainableParameterCount: Int {
+        zip(tensors, roles).reduce(0) { $0 + ($1.1 == .trainable ? $1.0.elementCount : 0) }
+    }
+
+    /// Trainable scalars plus buffers.
+    public var totalScalarCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
+
+    /// A store with the same IDs, names and roles whose trainable tensors are
+    /// zero (buffers become empty tensors): the gradient or optimizer-state layout.
+    public func zerosLikeTrainable() -> ParameterStore {
+        var result = self
+        for i in tensors.indices {
+            result.tensors[i] = roles[i] == .trainable ? .zeros(tensors[i].shape) : .zeros([0])
+        }
+        return result
+    }
+
+    /// Sets every trainable tensor to zero, keeping shapes (reuses storage when unique).
+    public mutating func zeroTrainable() {
+        for i in tensors.indices where roles[i] == .trainable {
+            tensors[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+    }
+
+    /// The tensors by name, e.g. for writing a weights file.
+    public var namedTensors: [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: zip(names, tensors))
+    }
+}
+
+/// Registers parameters under hierarchical names while layers are built, and
+/// draws their initial values from one seeded generator.
+public struct ParameterBuilder {
+    public private(set) var store = ParameterStore()
+    public var generator: SplitMix64
+    private var scope: [String] = []
+    private var learningRateMultiplier: Float = 1
+
+    public init(seed: UInt64) {
+        generator = SplitMix64(seed: seed)
+    }
+
+    /// Runs `body` with `name` appended to the current name prefix.
+    public mutating func scoped<T>(_ name: String, _ body: (inout ParameterBuilder) -> T) -> T {
+        scope.append(name)
+        defer { scope.removeLast() }
+        return body(&self)
+    }
+
+    /// Runs `body` with parameters registered at `multiplier` × the base learning rate.
+    public mutating func withLearningRateMultiplier<T>(_ multiplier: Float, _ body: (inout ParameterBuilder) -> T) -> T {
+        let saved = learningRateMultiplier
+        learningRateMultiplier = multiplier
+        defer { learningRateMultiplier = saved }
+        return body(&self)
+    }
+
+    public mutating func add(_ name: String, _ tensor: Tensor, role: ParameterRole = .trainable) -> ParameterID {
+        store.append(name: (scope + [name]).joined(separator: "."), tensor: tensor, role: role,
+                     learningRateMultiplier: learningRateMultiplier)
+    }
+}

@@ -1,0 +1,97 @@
+/// ResNet's bottleneck block (expansion 4), stride on the 3×3 convolution
+/// (torchvision V1.5, GluonCV V1b):
+///
+///     x → conv1 1×1 → bn1 → relu → conv2 3×3 (stride, dilation) → bn2 → relu
+///       → conv3 1×1 → bn3 → (+ downsample(x) or x) → relu
+///
+/// Parameters: `conv1`, `bn1`, `conv2`, `bn2`, `conv3`, `bn3`, and
+/// `downsample.0` (1×1 conv with the block's stride) + `downsample.1` (BN)
+/// when the block changes shape.
+public struct Bottleneck: Sendable {
+    public static let expansion = 4
+
+    public let unit1: ConvBNReLU
+    public let unit2: ConvBNReLU
+    public let conv3: Conv2d
+    public let bn3: BatchNorm2d
+    public let downsample: (conv: Conv2d, norm: BatchNorm2d)?
+    let relu = ReLU()
+
+    public struct Cache: Sendable {
+        let input: Tensor
+        let unit1: ConvBNReLU.Cache
+        let unit2: ConvBNReLU.Cache
+        let conv3Input: Tensor
+        let bn3: BatchNorm2d.Cache
+        let downsample: BatchNorm2d.Cache?
+        let output: Tensor
+    }
+
+    public init(
+        inputChannels: Int, planes: Int, stride: Int, dilation: Int, name: String, builder: inout ParameterBuilder
+    ) {
+        let outputChannels = planes * Self.expansion
+        (unit1, unit2, conv3, bn3, downsample) = builder.scoped(name) { b in
+            let unit1 = ConvBNReLU(
+                conv: Conv2d(inputChannels: inputChannels, outputChannels: planes, kernelSize: 1, name: "conv1", builder: &b),
+                norm: BatchNorm2d(channels: planes, name: "bn1", builder: &b))
+            let unit2 = ConvBNReLU(
+                conv: Conv2d(inputChannels: planes, outputChannels: planes, kernelSize: 3, stride: stride,
+                             padding: dilation, dilation: dilation, name: "conv2", builder: &b),
+                norm: BatchNorm2d(channels: planes, name: "bn2", builder: &b))
+            let conv3 = Conv2d(inputChannels: planes, outputChannels: outputChannels, kernelSize: 1, name: "conv3", builder: &b)
+            let bn3 = BatchNorm2d(channels: outputChannels, name: "bn3", builder: &b)
+            var downsample: (Conv2d, BatchNorm2d)?
+            if stride != 1 || inputChannels != outputChannels {
+                downsample = b.scoped("downsample") { d in
+                    (Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 1, stride: stride,
+                            name: "0", builder: &d),
+                     BatchNorm2d(channels: outputChannels, name: "1", builder: &d))
+                }
+            }
+            return (unit1, unit2, conv3, bn3, downsample)
+        }
+    }
+
+    public var outputChannels: Int { conv3.outputChannels }
+    public var stride: Int { unit2.conv.stride }
+    public var dilation: Int { unit2.conv.dilation }
+
+    public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+        let (out1, cache1) = unit1.forward(x, parameters: parameters, context: context)
+        let (out2, cache2) = unit2.forward(out1, parameters: parameters, context: context)
+        let convolved = conv3.forward(out2, parameters: parameters, context: context)
+        let (normalized, cache3) = bn3.forward(convolved, parameters: parameters, context: context)
+        var identity = x
+        var downsampleCache: BatchNorm2d.Cache?
+        if let downsample {
+            let projected = downsample.conv.forward(x, parameters: parameters, context: context)
+            (identity, downsampleCache) = downsample.norm.forward(projected, parameters: parameters, context: context)
+        }
+        let y = relu.forward(add(normalized, identity), context: context)
+        guard let cache1, let cache2, let cache3 else { return (y, nil) }
+        return (y, Cache(input: x, unit1: cache1, unit2: cache2, conv3Input: out2, bn3: cache3,
+                         downsample: downsampleCache, output: y))
+    }
+
+    /// The forward read backwards; the residual's gradient is added once, at the end.
+    public func backward(
+        _ dOut: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore, context: ForwardContext
+    ) -> Tensor {
+        let dSum = relu.backward(dOut, output: cache.output)
+        let dConvolved = bn3.backward(dSum, cache: cache.bn3, parameters: parameters, gradients: &gradients)
+        let dOut2 = conv3.backward(dConvolved, input: cache.conv3Input, parameters: parameters,
+                                   gradients: &gradients, context: context)!
+        let dOut1 = unit2.backward(dOut2, cache: cache.unit2, parameters: parameters, gradients: &gradients, context: context)!
+        var dInput = unit1.backward(dOut1, cache: cache.unit1, parameters: parameters, gradients: &gradients, context: context)!
+        if let downsample, let downsampleCache = cache.downsample {
+            let dProjected = downsample.norm.backward(dSum, cache: downsampleCache, parameters: parameters, gradients: &gradients)
+            let dIdentity = downsample.conv.backward(dProjected, input: cache.input, parameters: parameters,
+                                                     gradients: &gradients, context: context)!
+            accumulate(&dInput, dIdentity)
+        } else {
+            accumulate(&dInput, dSum)
+        }
+        return dInput
+    }
+}
