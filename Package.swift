@@ -13,6 +13,9 @@ let systemLibraries: [Target] = [
     .systemLibrary(
         name: "CJPEG", path: "Modules/CJPEG", pkgConfig: "libjpeg",
         providers: [.apt(["libjpeg-dev"])]),
+    .systemLibrary(
+        name: "CArchive", path: "Modules/CArchive", pkgConfig: "libarchive",
+        providers: [.apt(["libarchive-dev"])]),
 ]
 
 // MARK: - Package
@@ -32,6 +35,7 @@ let package = Package(
             name: "Segmentation",
             dependencies: [
                 "COpenBLAS",
+                "CArchive",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]),
         .executableTarget(
