@@ -2,7 +2,8 @@ import Segmentation
 import Testing
 
 /// Trainable parameter counts (21 classes, aux head) against the reference
-/// implementations, counted by Fixtures/generate_network_fixtures.py:
+/// implementations, printed by Fixtures/generate_gluoncv_fixtures.py and
+/// generate_torchvision_fixtures.py (also stored in their fixture metadata):
 /// GluonCV 0.10/0.11 `FCN`, `PSPNet`, `DeepLabV3` with `resnet*_v1s` (deep stem),
 /// torchvision `fcn_resnet*` and `deeplabv3_resnet*` (standard stem).
 @Suite("Parameter counts")
@@ -24,6 +25,11 @@ struct ParameterCountTests {
         .init(algorithm: .psp, backbone: .resnet101, stem: .deep, trainable: 68_073_706, buffers: 68_185_066 - 68_073_706),
         .init(algorithm: .deeplab, backbone: .resnet50, stem: .deep, trainable: 42_127_850, buffers: 42_185_450 - 42_127_850),
         .init(algorithm: .deeplab, backbone: .resnet101, stem: .deep, trainable: 61_119_978, buffers: 61_229_802 - 61_119_978),
+        // torchvision, standard stem (running statistics without num_batches_tracked)
+        .init(algorithm: .fcn, backbone: .resnet50, stem: .standard, trainable: 35_322_218, buffers: 54_656),
+        .init(algorithm: .fcn, backbone: .resnet101, stem: .standard, trainable: 54_314_346, buffers: 106_880),
+        .init(algorithm: .deeplab, backbone: .resnet50, stem: .standard, trainable: 42_004_074, buffers: 57_216),
+        .init(algorithm: .deeplab, backbone: .resnet101, stem: .standard, trainable: 60_996_202, buffers: 109_440),
     ]
 
     @Test(arguments: references)

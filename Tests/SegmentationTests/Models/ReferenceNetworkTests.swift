@@ -49,4 +49,16 @@ struct ReferenceNetworkTests {
         try Self.expectParity(logits, fixture.tensors["gluoncv_\(algorithm.rawValue)/logits"], "\(algorithm) logits")
         try Self.expectParity(aux!, fixture.tensors["gluoncv_\(algorithm.rawValue)/aux_logits"], "\(algorithm) aux logits")
     }
+
+    /// torchvision's layers with the final resize in SPEC's align_corners = true
+    /// convention (see the generator's docstring).
+    @Test(arguments: [SegmentationAlgorithm.fcn, .deeplab])
+    func torchvision(_ algorithm: SegmentationAlgorithm) throws {
+        let fixture = try loadFixture("torchvision_networks.safetensors")
+        let (logits, aux) = try Self.run(
+            NetworkConfiguration(algorithm: algorithm, backbone: .resnet50, stem: .standard, classCount: 5),
+            fixture: fixture, key: "torchvision_\(algorithm.rawValue)")
+        try Self.expectParity(logits, fixture.tensors["torchvision_\(algorithm.rawValue)/logits"], "\(algorithm) logits")
+        try Self.expectParity(aux!, fixture.tensors["torchvision_\(algorithm.rawValue)/aux_logits"], "\(algorithm) aux logits")
+    }
 }
