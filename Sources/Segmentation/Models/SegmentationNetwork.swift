@@ -18,7 +18,7 @@ public enum SegmentationHead: Sendable {
         case deeplab(DeepLabHead.Cache)
     }
 
-    func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+    public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
         switch self {
         case .fcn(let head):
             let (y, cache) = head.forward(x, parameters: parameters, context: context)
@@ -32,7 +32,7 @@ public enum SegmentationHead: Sendable {
         }
     }
 
-    func backward(
+    public func backward(
         _ dy: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore, context: ForwardContext
     ) -> Tensor {
         switch (self, cache) {

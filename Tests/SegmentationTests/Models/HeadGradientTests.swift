@@ -1,0 +1,40 @@
+import Segmentation
+import SegmentationTestSupport
+import Testing
+
+/// Each head's input gradient (what flows into the backbone) against finite
+/// differences, in training mode (batch statistics, dropout with a fixed
+/// seed), on a small feature map. The heads are nonlinear: besides ReLU, the
+/// pooled branches normalize a 1×1 map over only N values, whose BN output is
+/// nearly ±1 and changes sharply when two of the values are close. ε = 1e-3
+/// keeps the probes linear (with ε = 1e-2 a few DeepLab probes were off by
+/// 10 %); we allow 2 % of the gradient scale plus 2 % relative.
+@Suite("Head gradients")
+struct HeadGradientTests {
+    enum Kind: String, CaseIterable, Sendable { case fcn, psp, deeplab }
+
+    @Test(arguments: Kind.allCases)
+    func inputGradient(_ kind: Kind) {
+        var builder = ParameterBuilder(seed: 3)
+        let head: SegmentationHead
+        switch kind {
+        case .fcn: head = .fcn(FCNHead(inputChannels: 16, classCount: 3, name: "head", builder: &builder))
+        case .psp: head = .psp(PSPHead(inputChannels: 16, classCount: 3, name: "head", builder: &builder))
+        case .deeplab: head = .deeplab(DeepLabHead(inputChannels: 16, classCount: 3, name: "head", builder: &builder))
+        }
+        let parameters = builder.store
+        var generator = SplitMix64(seed: 5)
+        let x = Tensor.uniform([4, 16, 5, 7], in: -1...1, using: &generator)
+        checkGradients(
+            inputs: [x], epsilon: 1e-3, absoluteTolerance: 2e-2, relativeTolerance: 2e-2, probesPerInput: 96,
+            forward: { inputs in
+                head.forward(inputs[0], parameters: parameters, context: ForwardContext(mode: .training, seed: 1)).0
+            },
+            backward: { inputs, dy in
+                let context = ForwardContext(mode: .training, seed: 1)
+                let (_, cache) = head.forward(inputs[0], parameters: parameters, context: context)
+                var gradients = parameters.zerosLikeTrainable()
+                return [head.backward(dy, cache: cache!, parameters: parameters, gradients: &gradients, context: context)]
+            })
+    }
+}
