@@ -7,6 +7,9 @@ public enum WeightFileError: Error, CustomStringConvertible, Equatable {
     case missingTensor(file: String, key: String)
     case shapeMismatch(file: String, key: String, expected: [Int], found: [Int])
     case writeFailed(file: String, reason: String)
+    /// A pickle (PyTorch checkpoint) names a global outside the allow-list of
+    /// tensor rebuilders and plain containers; `name` is "module.name".
+    case forbiddenGlobal(file: String, name: String)
 
     public var description: String {
         switch self {
@@ -22,6 +25,9 @@ public enum WeightFileError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor '\(key)' has shape \(found), expected \(expected)"
         case let .writeFailed(file, reason):
             return "\(file): cannot write: \(reason)"
+        case let .forbiddenGlobal(file, name):
+            return "\(file): refuses to load: the pickle names the global '\(name)', which a state dict never needs; "
+                + "only tensors and plain containers are accepted"
         }
     }
 }
