@@ -5,7 +5,7 @@ import Segmentation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the GEMM-bound layers. Build with -c release for meaningful numbers.",
-        subcommands: [BenchConv.self])
+        subcommands: [BenchConv.self, BenchModel.self])
 }
 
 struct BenchConv: ParsableCommand {
@@ -57,5 +57,64 @@ struct BenchConv: ParsableCommand {
     private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
         let padding = String(repeating: " ", count: max(0, width - text.count))
         return right ? padding + text : text + padding
+    }
+}
+
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Time one inference forward, or with --train one whole training step (forward with aux head, loss, backward, SGD update).")
+
+    @Option(help: "fcn, psp or deeplab.")
+    var algorithm: SegmentationAlgorithm = .fcn
+
+    @Option(help: "resnet-50 or resnet-101.")
+    var backbone: ResNetDepth = .resnet50
+
+    @Option(help: "deep (GluonCV v1s, the default) or standard (torchvision).")
+    var stem: String = "deep"
+
+    @Option(help: "Square input side in pixels.")
+    var crop = 240
+
+    @Option(help: "Images per batch.")
+    var batch = 2
+
+    @Option(name: .customLong("num-classes"), help: "Classes of the classifier.")
+    var numClasses = 21
+
+    @Flag(help: "Time a training step instead of an inference forward.")
+    var train = false
+
+    @Option(help: "Timed runs (the median is reported).")
+    var runs = 5
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard ResNetStem(rawValue: stem) != nil else { throw ValidationError("--stem must be deep or standard") }
+        guard runs >= 5 else { throw ValidationError("--runs must be at least 5") }
+        guard crop >= 32, batch >= 1, numClasses >= 2 else { throw ValidationError("--crop ≥ 32, --batch ≥ 1, --num-classes ≥ 2") }
+    }
+
+    func run() throws {
+        let configuration = NetworkConfiguration(
+            algorithm: algorithm, backbone: backbone, stem: ResNetStem(rawValue: stem)!, classCount: numClasses,
+            auxiliaryHead: true)
+        let result = ModelBenchmark.run(.init(configuration: configuration, crop: crop, batch: batch, training: train,
+                                              runs: runs, warmup: warmup))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), crop \(crop), batch \(batch), \(result.pass), \(result.workers) workers")
+            print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB",
+                         result.median_ms, runs, result.gflops, result.images_per_s, result.peak_rss_mib))
+        }
     }
 }

@@ -24,7 +24,7 @@ public struct Conv2d: Sendable {
         self.dilation = dilation
         let shape: Shape = [outputChannels, inputChannels, kernelSize, kernelSize]
         (weight, self.bias) = builder.scoped(name) { b in
-            let w = b.add("weight", .kaimingNormal(shape, using: &b.generator))
+            let w = b.add("weight", b.kaimingNormal(shape))
             return (w, bias ? b.add("bias", .zeros([outputChannels])) : nil)
         }
     }

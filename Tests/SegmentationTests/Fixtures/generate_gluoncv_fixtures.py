@@ -47,8 +47,9 @@ for key, cls in [("fcn", fcn.FCN), ("psp", pspnet.PSPNet), ("deeplab", deeplabv3
               height=HEIGHT, width=WIDTH, crop_size=HEIGHT, base_size=HEIGHT)
     net.initialize()
     net(mx.nd.zeros((1, 3, HEIGHT, WIDTH)))  # materialise deferred shapes
-    names = []
+    names, source_names = [], []
     for gluon_name, parameter in net._collect_params_with_prefix().items():
+        source_names.append(gluon_name)
         ours = our_name(gluon_name)
         parameter.set_data(mx.nd.array(fill(ours, parameter.shape)))
         names.append(ours)
@@ -56,6 +57,7 @@ for key, cls in [("fcn", fcn.FCN), ("psp", pspnet.PSPNet), ("deeplab", deeplabv3
     tensors[f"gluoncv_{key}/logits"] = outputs[0].asnumpy()
     tensors[f"gluoncv_{key}/aux_logits"] = outputs[1].asnumpy()
     metadata[f"gluoncv_{key}"] = ",".join(sorted(names))
+    metadata[f"gluoncv_{key}_source_names"] = ",".join(sorted(source_names))
     if key == "fcn":
         # A real .params file (NDArray list format) of a few tensors for the reader tests.
         subset = {k: v for k, v in net._collect_params_with_prefix().items()

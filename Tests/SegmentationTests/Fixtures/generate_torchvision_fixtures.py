@@ -64,6 +64,7 @@ for key, make, mapping in [("fcn", fcn_resnet50, our_name), ("deeplab", deeplabv
     model = make(weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True).eval()
     names = []
     state = model.state_dict()
+    metadata[f"torchvision_{key}_source_names"] = ",".join(sorted(state.keys()))
     for name, value in state.items():
         if name.endswith("num_batches_tracked"):
             continue
