@@ -13,16 +13,27 @@ func reluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float
 }
 
 /// Uses the forward *output*, so the input can be released (or overwritten in place) after the forward.
+/// With `overwrite`, dx is written instead of added to.
 func reluBackward(
     inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
-    output: UnsafePointer<Float>, count: Int
+    output: UnsafePointer<Float>, count: Int, overwrite: Bool = false
 ) {
     let dx = SendablePointer(inputGradient)
     let dy = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
     let y = SendablePointer(UnsafeMutablePointer(mutating: output))
     parallelFor((count + elementwiseChunk - 1) / elementwiseChunk, minimumChunk: 4) { blocks in
         let start = blocks.lowerBound * elementwiseChunk, end = min(count, blocks.upperBound * elementwiseChunk)
-        for i in start..<end { dx.base[i] += y.base[i] > 0 ? dy.base[i] : 0 }
+        var i = start
+        while i + 8 <= end {
+            let value = where8(load8(dy.base, i), positive: load8(y.base, i))
+            store8(overwrite ? value : value + load8(dx.base, i), dx.base, i)
+            i += 8
+        }
+        while i < end {
+            let value: Float = y.base[i] > 0 ? dy.base[i] : 0
+            dx.base[i] = overwrite ? value : dx.base[i] + value
+            i += 1
+        }
     }
 }
 

@@ -9,10 +9,11 @@ import RealModule
 // Channel sums accumulate per plane in Float (vectorised) and across planes in Double.
 
 /// Forward in training mode. Writes `output`, `mean[C]`, `variance[C]` (biased).
+/// With `relu`, writes max(y, 0) instead (BN and ReLU fused in one pass).
 func batchNormTrainingForward(
     output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
     input: UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-    batch: Int, channels: Int, plane: Int, epsilon: Float
+    batch: Int, channels: Int, plane: Int, epsilon: Float, relu: Bool = false
 ) {
     let output = SendablePointer(output), mean = SendablePointer(mean), variance = SendablePointer(variance)
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
@@ -39,7 +40,11 @@ func batchNormTrainingForward(
             for n in 0..<batch {
                 let x = input.base + (n * channels + c) * plane
                 let y = output.base + (n * channels + c) * plane
-                for i in 0..<plane { y[i] = x[i] * a + b }
+                if relu {
+                    for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
+                } else {
+                    for i in 0..<plane { y[i] = x[i] * a + b }
+                }
             }
         }
     }
@@ -47,13 +52,20 @@ func batchNormTrainingForward(
 
 /// Backward in training mode (batch statistics). Adds into each non-nil gradient.
 ///   dβ += Σ dy,  dγ += Σ dy·x̂,  dx += γ/√(σ²+ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M)
+///
+/// Fused ReLU: with `reluOutput` (the forward's max(y, 0)), dy is first
+/// masked to where that output is positive, so the ReLU's backward costs no
+/// extra pass. With `overwriteInputGradient`, dx is written rather than
+/// added to (for a fresh, uninitialized dx).
 func batchNormTrainingBackward(
     inputGradient: UnsafeMutablePointer<Float>?, scaleGradient: UnsafeMutablePointer<Float>?,
     shiftGradient: UnsafeMutablePointer<Float>?,
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
-    batch: Int, channels: Int, plane: Int, epsilon: Float
+    batch: Int, channels: Int, plane: Int, epsilon: Float,
+    reluOutput: UnsafePointer<Float>? = nil, overwriteInputGradient: Bool = false
 ) {
+    let mask = reluOutput.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
     let dx = inputGradient.map { SendablePointer($0) }
     let dgamma = scaleGradient.map { SendablePointer($0) }
     let dbeta = shiftGradient.map { SendablePointer($0) }
@@ -71,10 +83,32 @@ func batchNormTrainingBackward(
             for n in 0..<batch {
                 let offset = (n * channels + c) * plane
                 let g = dy.base + offset, x = input.base + offset
-                sumDy += Double(relaxedSum(g, count: plane))
-                var s: Float = 0
-                for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
-                sumDyCentered += Double(s)
+                if let mask {
+                    let y = UnsafePointer(mask.base + offset)
+                    var s8 = Float8(), t8 = Float8()
+                    let mu8 = Float8(repeating: mu)
+                    var i = 0
+                    while i + 8 <= plane {
+                        let gi = where8(load8(g, i), positive: load8(y, i))
+                        s8 += gi
+                        t8 += gi * (load8(x, i) - mu8)
+                        i += 8
+                    }
+                    var s = s8.sum(), t = t8.sum()
+                    while i < plane {
+                        let gi: Float = y[i] > 0 ? g[i] : 0
+                        s += gi
+                        t += gi * (x[i] - mu)
+                        i += 1
+                    }
+                    sumDy += Double(s)
+                    sumDyCentered += Double(t)
+                } else {
+                    sumDy += Double(relaxedSum(g, count: plane))
+                    var s: Float = 0
+                    for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
+                    sumDyCentered += Double(s)
+                }
             }
             let sumDyXhat = sumDyCentered * Double(invstd)
             dbeta?.base[c] += Float(sumDy)
@@ -83,24 +117,41 @@ func batchNormTrainingBackward(
             let k = scale.base[c] * invstd
             let meanDy = Float(sumDy / count)
             let meanDyXhat = Float(sumDyXhat / count)
+            // dx = k·(g − meanDy − x̂·meanDyXhat) = α·g + β·x + γ0 per element
+            let alpha = k, beta = -k * invstd * meanDyXhat, gamma0 = -k * meanDy + k * invstd * meanDyXhat * mu
             for n in 0..<batch {
                 let offset = (n * channels + c) * plane
                 let g = dy.base + offset, x = input.base + offset, d = dx.base + offset
-                for i in 0..<plane {
-                    let xhat = (x[i] - mu) * invstd
-                    d[i] += k * (g[i] - meanDy - xhat * meanDyXhat)
+                switch (mask, overwriteInputGradient) {
+                case (nil, false): for i in 0..<plane { d[i] += alpha * g[i] + beta * x[i] + gamma0 }
+                case (nil, true): for i in 0..<plane { d[i] = alpha * g[i] + beta * x[i] + gamma0 }
+                case (let mask?, let overwrite):
+                    let y = UnsafePointer(mask.base + offset)
+                    let (a8, b8, c8) = (Float8(repeating: alpha), Float8(repeating: beta), Float8(repeating: gamma0))
+                    var i = 0
+                    while i + 8 <= plane {
+                        let value = a8 * where8(load8(g, i), positive: load8(y, i)) + b8 * load8(x, i) + c8
+                        store8(overwrite ? value : value + load8(d, i), d, i)
+                        i += 8
+                    }
+                    while i < plane {
+                        let value = alpha * (y[i] > 0 ? g[i] : 0) + beta * x[i] + gamma0
+                        d[i] = overwrite ? value : d[i] + value
+                        i += 1
+                    }
                 }
             }
         }
     }
 }
 
-/// Forward in inference mode with running statistics: y = x·a + b per channel.
+/// Forward in inference mode with running statistics: y = x·a + b per channel
+/// (max(y, 0) with `relu`).
 func batchNormInferenceForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
     runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>,
-    batch: Int, channels: Int, plane: Int, epsilon: Float
+    batch: Int, channels: Int, plane: Int, epsilon: Float, relu: Bool = false
 ) {
     let output = SendablePointer(output)
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
@@ -114,7 +165,11 @@ func batchNormInferenceForward(
             let a = scale.base[c] / (runningVariance.base[c] + epsilon).squareRoot()
             let b = shift.base[c] - runningMean.base[c] * a
             let x = input.base + nc * plane, y = output.base + nc * plane
-            for i in 0..<plane { y[i] = x[i] * a + b }
+            if relu {
+                for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
+            } else {
+                for i in 0..<plane { y[i] = x[i] * a + b }
+            }
         }
     }
 }

@@ -1,15 +1,14 @@
-/// convolution → batch norm → ReLU, the unit of stems and heads.
+/// convolution → batch norm → ReLU, the unit of stems and heads (BN and ReLU
+/// fused into one pass each way).
 /// Parameters: `NAME.<conv>.weight` and `NAME.<bn>.*` with the given child names
 /// (e.g. "0" and "1" inside a sequential block).
 public struct ConvBNReLU: Sendable {
     public let conv: Conv2d
     public let norm: BatchNorm2d
-    public let relu = ReLU()
 
     public struct Cache: Sendable {
         let input: Tensor
         let norm: BatchNorm2d.Cache
-        let output: Tensor
     }
 
     public init(conv: Conv2d, norm: BatchNorm2d) {
@@ -22,18 +21,16 @@ public struct ConvBNReLU: Sendable {
 
     public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
         let convolved = conv.forward(x, parameters: parameters, context: context)
-        let (normalized, normCache) = norm.forward(convolved, parameters: parameters, context: context)
-        let y = relu.forward(normalized, context: context)
+        let (y, normCache) = norm.forward(convolved, parameters: parameters, context: context, relu: true)
         guard let normCache else { return (y, nil) }
-        return (y, Cache(input: x, norm: normCache, output: y))
+        return (y, Cache(input: x, norm: normCache))
     }
 
     public func backward(
         _ dy: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore,
         context: ForwardContext, needsInputGradient: Bool = true
     ) -> Tensor? {
-        let dNormalized = relu.backward(dy, output: cache.output)
-        let dConvolved = norm.backward(dNormalized, cache: cache.norm, parameters: parameters, gradients: &gradients)
+        let dConvolved = norm.backward(dy, cache: cache.norm, parameters: parameters, gradients: &gradients)
         return conv.backward(dConvolved, input: cache.input, parameters: parameters, gradients: &gradients,
                              context: context, needsInputGradient: needsInputGradient)
     }

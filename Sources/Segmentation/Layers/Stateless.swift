@@ -9,9 +9,11 @@ public struct ReLU: Sendable {
     public func forward(_ x: Tensor, context: ForwardContext) -> Tensor { relu(x) }
 
     public func backward(_ dy: Tensor, output y: Tensor) -> Tensor {
-        var dx = Tensor.zeros(y.shape)
-        reluBackward(inputGradient: &dx, outputGradient: dy, output: y)
-        return dx
+        Tensor(shape: y.shape) { dx in
+            dy.withPointer { g in y.withPointer { out in
+                reluBackward(inputGradient: dx.baseAddress!, outputGradient: g, output: out, count: dx.count, overwrite: true)
+            } }
+        }
     }
 }
 

@@ -105,3 +105,33 @@ struct KernelPropertyTests {
         if Parallelism.workerCount > 1 { #expect(nested.allSatisfy { $0 }) }
     }
 }
+
+/// BN with ReLU fused (one pass each way) against BN followed by ReLU.
+@Suite("Fused batch norm + ReLU")
+struct FusedBatchNormReLUTests {
+    @Test(arguments: [(2, 3, 5, 7), (1, 4, 3, 3), (3, 2, 9, 1)])
+    func fusedMatchesUnfused(_ shape: (Int, Int, Int, Int)) {
+        let (n, c, h, w) = shape
+        var builder = ParameterBuilder(seed: 1)
+        let norm = BatchNorm2d(channels: c, name: "bn", builder: &builder)
+        var parameters = builder.store
+        parameters[norm.weight] = .sinusoid([c], frequency: 1.1, phase: 0.5, amplitude: 1.5)
+        parameters[norm.bias] = .sinusoid([c], frequency: 0.9, phase: 0.1, amplitude: 0.5)
+        let x = Tensor.sinusoid([n, c, h, w], frequency: 0.29, phase: 0.4, amplitude: 2)
+        let dy = Tensor.sinusoid([n, c, h, w], frequency: 0.71, phase: 0.3)
+        for mode in [Mode.training, .inference] {
+            let context = ForwardContext(mode: mode)
+            let (fused, fusedCache) = norm.forward(x, parameters: parameters, context: context, relu: true)
+            let (plain, plainCache) = norm.forward(x, parameters: parameters, context: context)
+            #expect(fused == relu(plain), "\(mode) forward")
+            guard mode == .training else { continue }
+            var fusedGradients = parameters.zerosLikeTrainable(), plainGradients = parameters.zerosLikeTrainable()
+            let dxFused = norm.backward(dy, cache: fusedCache!, parameters: parameters, gradients: &fusedGradients)
+            let dyMasked = ReLU().backward(dy, output: relu(plain))
+            let dxPlain = norm.backward(dyMasked, cache: plainCache!, parameters: parameters, gradients: &plainGradients)
+            expectClose(dxFused, dxPlain, absoluteTolerance: 1e-5 * max(maximumMagnitude(dxPlain), 1))
+            expectClose(fusedGradients[norm.weight], plainGradients[norm.weight], absoluteTolerance: 1e-5 * Float(n * h * w))
+            expectClose(fusedGradients[norm.bias], plainGradients[norm.bias], absoluteTolerance: 1e-5 * Float(n * h * w))
+        }
+    }
+}
