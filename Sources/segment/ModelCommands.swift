@@ -56,3 +56,39 @@ struct Describe: ParsableCommand {
         print(loaded.summary)
     }
 }
+
+struct Pretrained: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Find (or download and verify) the ImageNet backbone weights that use_pretrained_model=True loads.",
+        discussion: """
+            Looks for --pretrained-weights FILE, else a known file in the cache directory \
+            ($SEGMENTATION_CACHE, default ~/.cache/swift-segmentation): resnet50_v1s-25a187fa.params / \
+            resnet101_v1s-bd93a83c.params (GluonCV, deep stem) or resnet50-0676ba61.pth / resnet101-63fe2227.pth \
+            (torchvision, standard stem), checked against the hash in the name; else downloads the GluonCV file. \
+            Run it once on a connected machine to fill the cache, then copy the cache to offline machines.
+            """)
+
+    @Option(help: "resnet-50 or resnet-101.")
+    var backbone: ResNetDepth = .resnet50
+
+    @Option(name: .customLong("pretrained-weights"), help: "Use this file instead of the cache.", completion: .file())
+    var pretrainedWeights: String?
+
+    @Option(help: "Cache directory (default: $SEGMENTATION_CACHE or ~/.cache/swift-segmentation).", completion: .directory)
+    var cache: String?
+
+    @Flag(help: "Never download; only look.")
+    var noDownload = false
+
+    func run() throws {
+        let directory = cache.map { URL(fileURLWithPath: $0) } ?? PretrainedBackbone.defaultCacheDirectory()
+        let url = try PretrainedBackbone.locate(
+            depth: backbone, explicitFile: pretrainedWeights.map { URL(fileURLWithPath: $0) }, cacheDirectory: directory,
+            allowDownload: !noDownload, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        let (stem, depth) = try PretrainedBackbone.architecture(of: url)
+        guard depth == backbone else {
+            throw PretrainedBackbone.PretrainedError.wrongDepth(file: url.path, expected: backbone, found: depth.rawValue)
+        }
+        print("\(url.path): \(depth.rawValue), \(stem) stem")
+    }
+}

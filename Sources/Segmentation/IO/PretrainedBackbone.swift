@@ -99,6 +99,8 @@ public enum PretrainedBackbone {
             do {
                 log("downloading \(known.url.absoluteString) into \(cacheDirectory.path)")
                 return try download(known, into: cacheDirectory)
+            } catch let error as URLError {
+                failure = error.localizedDescription
             } catch {
                 failure = "\(error)"
             }
