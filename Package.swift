@@ -33,10 +33,14 @@ let package = Package(
     ],
     targets: systemLibraries + [
         .target(
+            name: "CImageCodec", dependencies: ["CJPEG", "CPNG"],
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(
             name: "Segmentation",
             dependencies: [
                 "COpenBLAS",
                 "CArchive",
+                "CImageCodec",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
