@@ -23,7 +23,8 @@ struct ReferenceNetworkTests {
         #expect(expectedNames == parameters.names.sorted(), "parameter names differ from the reference's, mapped")
         let image = try #require(fixture.tensors["input"])
         let context = ForwardContext(mode: .inference)
-        let (output, _) = network.forward(image, parameters: parameters, context: context)
+        let (output, cache) = network.forward(image, parameters: parameters, context: context)
+        #expect(cache == nil, "an inference forward kept activations for a backward")
         // The aux head is skipped in inference; run it on c3 to compare it too.
         let features = network.backbone.forward(image, parameters: parameters, context: context).0
         let aux = network.auxiliaryHead.map {
