@@ -48,7 +48,7 @@ public enum ModelBenchmark {
         }
         let workspace = Workspace()
         let loss = SegmentationLoss()
-        var optimizer = SGD(parameters: parameters)
+        var optimizer = Optimizer(.sgd, parameters: parameters)
         var gradients = parameters.zerosLikeTrainable()
         var multiplyAdds = 0
         var step = 0
