@@ -1,4 +1,3 @@
-import CImageCodec
 import Foundation
 
 /// Decoding of training images and annotations, and PNG encoding of masks and
@@ -98,64 +97,4 @@ public enum ImageCodec {
         }
         throw ImageError.unsupportedFormat(file: file, detected: detected, leadingBytes: Array(data.prefix(8)))
     }
-}
-
-// MARK: - The call into CImageCodec
-
-/// What a CImageCodec decoder returned: its pixels moved into an array.
-struct DecodedPixels {
-    var width: Int
-    var height: Int
-    var pixels: [UInt8]
-}
-
-/// Runs one CImageCodec decoder over the bytes of `data` and moves the pixels
-/// it allocated into an array, or throws the ImageError its status means.
-/// This and `PNG.encode` are the only places raw memory of the image
-/// libraries is touched.
-func decodeWithCodec(
-    _ data: Data, file: String, format: ImageFormat, maximumPixels: Int, channels: Int,
-    _ decode: (UnsafePointer<UInt8>, Int, UInt64, UnsafeMutablePointer<seg_codec_image>,
-               UnsafeMutablePointer<CChar>, Int) -> seg_codec_status
-) throws -> DecodedPixels {
-    precondition(!data.isEmpty, "an empty file has no format and never reaches a decoder")
-    var image = seg_codec_image()
-    var message = [CChar](repeating: 0, count: Int(SEG_CODEC_MESSAGE_CAPACITY))
-    let status = data.withUnsafeBytes { raw in
-        decode(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, UInt64(maximumPixels), &image,
-               &message, message.count)
-    }
-    let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    switch status {
-    case SEG_CODEC_OK:
-        defer { seg_codec_free(image.pixels) }
-        precondition(Int(image.channels) == channels, "CImageCodec returned \(image.channels) channels, expected \(channels)")
-        let (width, height) = (Int(image.width), Int(image.height))
-        let pixels = Array(UnsafeBufferPointer(start: image.pixels, count: width * height * channels))
-        return DecodedPixels(width: width, height: height, pixels: pixels)
-    case SEG_CODEC_TOO_LARGE:
-        throw ImageError.tooLarge(file: file, width: Int(image.width), height: Int(image.height),
-                                  maximumPixels: maximumPixels)
-    case SEG_CODEC_NOT_SINGLE_CHANNEL:
-        throw ImageError.annotationNotSingleChannel(file: file, layout: text)
-    case SEG_CODEC_UNSUPPORTED:
-        throw ImageError.unsupportedContent(file: file, reason: text)
-    case SEG_CODEC_OUT_OF_MEMORY:
-        throw ImageError.unreadable(file: file, reason: text)
-    default:
-        throw ImageError.corrupt(file: file, format: format, reason: libraryReason(text))
-    }
-}
-
-/// A library message as the end of "corrupt JPEG data: …": libjpeg's own
-/// "Corrupt JPEG data: " prefix dropped and a capitalised first word lowered
-/// ("Premature end of JPEG file" → "premature end of JPEG file"; "IDAT: CRC
-/// error" stays as it is).
-private func libraryReason(_ text: String) -> String {
-    var reason = Substring(text.isEmpty ? "unknown decoder error" : text)
-    if reason.hasPrefix("Corrupt JPEG data: ") { reason = reason.dropFirst("Corrupt JPEG data: ".count) }
-    if let first = reason.first, first.isUppercase, reason.dropFirst().first?.isLowercase == true {
-        return first.lowercased() + reason.dropFirst()
-    }
-    return String(reason)
 }
