@@ -48,34 +48,86 @@ public enum ModelDirectory {
             .write(to: directory.appendingPathComponent(bestWeightsFile))
     }
 
-    /// Reads a model directory (weights: model_best, else model_last).
-    public static func read(_ directory: URL) throws -> SegmentationModel {
+    /// The archive SageMaker ships: model.tar.gz holding model.json,
+    /// hyperparams.json and the weights present in `directory`.
+    public static let archiveFile = "model.tar.gz"
+
+    /// Writes `directory/model.tar.gz` (atomically) from the files in `directory`.
+    public static func archive(_ directory: URL) throws {
+        let names = [descriptionFile, hyperparametersFile, bestWeightsFile, lastWeightsFile].filter {
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path)
+        }
+        try writeTarGz(names.map { ($0, directory.appendingPathComponent($0)) },
+                       to: directory.appendingPathComponent(archiveFile))
+    }
+
+    /// Reads a model directory or a model.tar.gz (weights: model_best, else model_last).
+    public static func read(_ location: URL) throws -> SegmentationModel {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return try readArchive(location)
+        }
+        return try readDirectory(location)
+    }
+
+    static func readArchive(_ url: URL) throws -> SegmentationModel {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .mappedIfSafe)
+        } catch {
+            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
+        }
+        var entries: [String: Data] = [:]
+        for (path, contents) in try readTarGzEntries(data, file: url.path) {
+            entries[URL(fileURLWithPath: path).lastPathComponent] = contents
+        }
+        guard let descriptionData = entries[descriptionFile] else {
+            throw WeightFileError.malformed(file: url.path, reason: "the archive holds no model.json: not a model archive written by segment")
+        }
+        let description = try decodeDescription(descriptionData, file: "\(url.path):model.json")
+        guard let weightsData = entries[bestWeightsFile] ?? entries[lastWeightsFile] else {
+            throw WeightFileError.malformed(file: url.path, reason: "the archive holds no model_best.safetensors or model_last.safetensors")
+        }
+        let weights = try SafeTensorsFile(data: weightsData, file: "\(url.path):weights")
+        return try assemble(description, weights: weights, file: url.path)
+    }
+
+    static func decodeDescription(_ data: Data, file: String) throws -> ModelDescription {
+        let description: ModelDescription
+        do {
+            description = try JSONDecoder().decode(ModelDescription.self, from: data)
+        } catch {
+            throw WeightFileError.malformed(file: file, reason: "\(error)")
+        }
+        guard description.formatVersion <= ModelDescription.currentFormatVersion else {
+            throw WeightFileError.malformed(
+                file: file,
+                reason: "format_version \(description.formatVersion) is newer than this tool understands (\(ModelDescription.currentFormatVersion)); upgrade segment")
+        }
+        return description
+    }
+
+    static func assemble(_ description: ModelDescription, weights: SafeTensorsFile, file: String) throws -> SegmentationModel {
+        var builder = ParameterBuilder(seed: 0, randomInitialization: false)
+        let network = SegmentationNetwork(configuration: description.network, builder: &builder)
+        var parameters = builder.store
+        try parameters.load(weights.tensors, file: file)
+        return SegmentationModel(network: network, parameters: parameters, normalization: description.normalization,
+                                 cropSize: description.cropSize)
+    }
+
+    static func readDirectory(_ directory: URL) throws -> SegmentationModel {
         let descriptionURL = directory.appendingPathComponent(descriptionFile)
         guard FileManager.default.fileExists(atPath: descriptionURL.path) else {
             throw WeightFileError.unreadable(
                 file: descriptionURL.path, reason: "no model.json: is \(directory.path) a model directory written by segment train or segment import?")
         }
-        let description: ModelDescription
-        do {
-            description = try JSONDecoder().decode(ModelDescription.self, from: Data(contentsOf: descriptionURL))
-        } catch {
-            throw WeightFileError.malformed(file: descriptionURL.path, reason: "\(error)")
-        }
-        guard description.formatVersion <= ModelDescription.currentFormatVersion else {
-            throw WeightFileError.malformed(
-                file: descriptionURL.path,
-                reason: "format_version \(description.formatVersion) is newer than this tool understands (\(ModelDescription.currentFormatVersion)); upgrade segment")
-        }
+        let description = try decodeDescription(try Data(contentsOf: descriptionURL), file: descriptionURL.path)
         var weightsURL = directory.appendingPathComponent(bestWeightsFile)
         if !FileManager.default.fileExists(atPath: weightsURL.path) {
             weightsURL = directory.appendingPathComponent(lastWeightsFile)
         }
         let weights = try SafeTensorsFile(contentsOf: weightsURL)
-        var builder = ParameterBuilder(seed: 0, randomInitialization: false)
-        let network = SegmentationNetwork(configuration: description.network, builder: &builder)
-        var parameters = builder.store
-        try parameters.load(weights.tensors, file: weightsURL.path)
-        return SegmentationModel(network: network, parameters: parameters, normalization: description.normalization,
-                                 cropSize: description.cropSize)
+        return try assemble(description, weights: weights, file: weightsURL.path)
     }
 }

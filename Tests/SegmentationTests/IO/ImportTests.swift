@@ -49,6 +49,19 @@ struct ImportTests {
         #expect(read.summary.contains("psp") && read.summary.contains("standard stem"))
         let files = try FileManager.default.contentsOfDirectory(atPath: modelDirectory.path).sorted()
         #expect(files == ["hyperparams.json", "model.json", "model_best.safetensors"])
+
+        // model.tar.gz holds the same model and reads back the same way.
+        try ModelDirectory.archive(modelDirectory)
+        let archive = modelDirectory.appendingPathComponent("model.tar.gz")
+        let fromArchive = try ModelDirectory.read(archive)
+        #expect(fromArchive.configuration == configuration && fromArchive.parameters.tensors == parameters.tensors)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: modelDirectory.path).sorted()
+                == ["hyperparams.json", "model.json", "model.tar.gz", "model_best.safetensors"])
+        // A truncated archive is an error naming the file, not a crash.
+        let bytes = try Data(contentsOf: archive)
+        let truncated = directory.appendingPathComponent("truncated.tar.gz")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        #expect(throws: WeightFileError.self) { try ModelDirectory.read(truncated) }
     }
 
     @Test func mismatchesAndBadFilesAreErrorsNamingTheProblem() throws {

@@ -83,3 +83,20 @@ struct TrainingConfigurationTests {
         #expect(throws: ConfigurationError.unknownKey("epoch", suggestion: "epochs")) { try c.overriding(["epoch": "2"]) }
     }
 }
+
+@Suite("Hyperparameter docs")
+struct HyperparameterDocsTests {
+    /// Docs/hyperparameters.md lists every key with its default, so the page cannot drift from the code.
+    @Test func everyKeyAndDefaultIsDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Docs/hyperparameters.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        for specification in TrainingConfiguration.specifications {
+            let row = text.split(separator: "\n").first { $0.hasPrefix("| \(specification.key) |") }
+            #expect(row != nil, "\(specification.key) is not in Docs/hyperparameters.md")
+            if let row, let value = specification.defaultValue {
+                #expect(row.contains("| \(value) |"), "\(specification.key): the docs do not show the default \(value)")
+            }
+        }
+    }
+}
