@@ -1,0 +1,198 @@
+import Foundation
+
+/// One training or validation batch.
+public struct Batch: Sendable {
+    /// [N, 3, H, W], normalized.
+    public var images: Tensor
+    /// N·H·W class ids, row-major [N, H, W]; 255 = ignore.
+    public var labels: [UInt8]
+    /// The samples' names, in batch order.
+    public var names: [String]
+}
+
+/// Training batches from a dataset: shuffled each epoch (seeded), with a
+/// partial last batch rolling over into the next epoch, decoded and
+/// augmented on background threads ahead of the training loop.
+///
+/// The batch stream is a pure function of the seed: batch k holds positions
+/// k·B ..< (k+1)·B of the concatenation of the epochs' permutations, and
+/// every sample's augmentation draws from a generator seeded by (seed, its
+/// position in that stream). So a run resumed at batch k sees exactly the
+/// batches an uninterrupted run would, whatever the thread timing.
+public final class TrainingBatchLoader: @unchecked Sendable {
+    // @unchecked Sendable: the mutable state (queue, produced, failure, stopped)
+    // is only touched with `condition` locked; the rest is immutable.
+    public let dataset: ChannelDataset
+    public let batchSize: Int
+    public let classCount: Int
+    public let transform: TrainingTransform
+    public let seed: UInt64
+    public let maximumPixels: Int
+    /// Batches prepared ahead of the consumer.
+    public let prefetch: Int
+
+    private let condition = NSCondition()
+    private var ready: [Int: Result<Batch, Error>] = [:]
+    private var nextToProduce: Int
+    private var nextToConsume: Int
+    private var stopped = false
+    private var workers: [Thread] = []
+
+    /// - Parameter startBatch: the first batch to deliver (for resuming).
+    public init(
+        dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: TrainingTransform, seed: UInt64,
+        startBatch: Int = 0, prefetch: Int = 2, workerCount: Int = 1,
+        maximumPixels: Int = ImageCodec.defaultMaximumPixels
+    ) {
+        precondition(batchSize > 0 && dataset.count > 0 && prefetch > 0 && workerCount > 0)
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.classCount = classCount
+        self.transform = transform
+        self.seed = seed
+        self.prefetch = prefetch
+        self.maximumPixels = maximumPixels
+        nextToProduce = startBatch
+        nextToConsume = startBatch
+        for index in 0..<workerCount {
+            let thread = Thread { [weak self] in self?.produce() }
+            thread.name = "segmentation-loader-\(index)"
+            workers.append(thread)
+        }
+        workers.forEach { $0.start() }
+    }
+
+    deinit { stop() }
+
+    /// Stops the background workers; pending batches are dropped.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next batch in stream order; blocks until it is ready. Rethrows a
+    /// decoding or label error from the sample that caused it.
+    public func next() throws -> Batch {
+        condition.lock()
+        defer { condition.unlock() }
+        let wanted = nextToConsume
+        while ready[wanted] == nil { condition.wait() }
+        let result = ready.removeValue(forKey: wanted)!
+        nextToConsume += 1
+        condition.broadcast()
+        return try result.get()
+    }
+
+    /// The dataset index at position `position` of the shuffled stream.
+    public func sampleIndex(atStreamPosition position: Int) -> Int {
+        let n = dataset.count
+        let epoch = position / n
+        return permutation(epoch: epoch)[position % n]
+    }
+
+    private var cachedPermutation: (epoch: Int, order: [Int])?
+    private let permutationLock = NSLock()
+
+    /// The order of epoch `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch).
+    func permutation(epoch: Int) -> [Int] {
+        permutationLock.lock()
+        defer { permutationLock.unlock() }
+        if let cached = cachedPermutation, cached.epoch == epoch { return cached.order }
+        var generator = SplitMix64(seed: SplitMix64.mix(seed ^ 0x5348_5546_464C_4531 &+ UInt64(epoch)))
+        let order = Array(0..<dataset.count).shuffled(using: &generator)
+        cachedPermutation = (epoch, order)
+        return order
+    }
+
+    /// Builds batch `k` (pure function of the seed and k).
+    public func makeBatch(_ k: Int) throws -> Batch {
+        let crop = transform.cropSize
+        var labels: [UInt8] = []
+        labels.reserveCapacity(batchSize * crop * crop)
+        var names: [String] = []
+        var images = Tensor(shape: [batchSize, 3, crop, crop])
+        for slot in 0..<batchSize {
+            let position = k * batchSize + slot
+            let index = sampleIndex(atStreamPosition: position)
+            let sample = try dataset.loadSample(index, classCount: classCount, maximumPixels: maximumPixels)
+            var generator = SplitMix64(seed: SplitMix64.mix(seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(position + 1)))
+            let (image, sampleLabels) = transform(image: sample.image, labels: sample.labels, using: &generator)
+            images.withMutablePointer { destination in
+                image.withPointer { source in
+                    (destination + slot * 3 * crop * crop).update(from: source, count: 3 * crop * crop)
+                }
+            }
+            labels += sampleLabels
+            names.append(dataset.samples[index].name)
+        }
+        return Batch(images: images, labels: labels, names: names)
+    }
+
+    private func produce() {
+        while true {
+            condition.lock()
+            while !stopped && nextToProduce - nextToConsume >= prefetch { condition.wait() }
+            if stopped { condition.unlock(); return }
+            let k = nextToProduce
+            nextToProduce += 1
+            condition.unlock()
+            let result = Result { try makeBatch(k) }
+            condition.lock()
+            ready[k] = result
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+}
+
+/// Validation batches in dataset order: whole images one at a time when
+/// `transform.cropSize` is nil (validation_mini_batch_size = 1), else center
+/// crops `batchSize` at a time (the last batch may be smaller).
+public struct ValidationBatches: Sequence, Sendable {
+    public let dataset: ChannelDataset
+    public let batchSize: Int
+    public let classCount: Int
+    public let transform: ValidationTransform
+    public let maximumPixels: Int
+
+    public init(dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: ValidationTransform,
+                maximumPixels: Int = ImageCodec.defaultMaximumPixels) {
+        self.dataset = dataset
+        self.batchSize = transform.cropSize == nil ? 1 : batchSize
+        self.classCount = classCount
+        self.transform = transform
+        self.maximumPixels = maximumPixels
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let batches: ValidationBatches
+        var start = 0
+
+        public mutating func next() -> Result<Batch, Error>? {
+            guard start < batches.dataset.count else { return nil }
+            let end = Swift.min(start + batches.batchSize, batches.dataset.count)
+            defer { start = end }
+            return Result { try batches.batch(start..<end) }
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(batches: self) }
+
+    func batch(_ range: Range<Int>) throws -> Batch {
+        var parts: [(Tensor, [UInt8])] = []
+        for index in range {
+            let sample = try dataset.loadSample(index, classCount: classCount, maximumPixels: maximumPixels)
+            parts.append(transform(image: sample.image, labels: sample.labels))
+        }
+        let shape = parts[0].0.shape  // [3, H, W]
+        let plane = shape.elementCount
+        let images = Tensor(shape: [parts.count, shape[0], shape[1], shape[2]]) { destination in
+            for (slot, part) in parts.enumerated() {
+                part.0.withPointer { (destination.baseAddress! + slot * plane).update(from: $0, count: plane) }
+            }
+        }
+        return Batch(images: images, labels: parts.flatMap(\.1), names: range.map { dataset.samples[$0].name })
+    }
+}
