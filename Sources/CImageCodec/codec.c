@@ -413,3 +413,48 @@ seg_codec_status seg_png_encode(const uint8_t *pixels, uint32_t width, uint32_t 
     *png_size = written;
     return SEG_CODEC_OK;
 }
+
+// ---------------------------------------------------------------------------
+// JPEG encoding (baseline, 4:2:0, into memory).
+
+seg_codec_status seg_jpeg_encode(const uint8_t *rgb, uint32_t width, uint32_t height, int quality,
+                                 uint8_t **jpeg, size_t *jpeg_size, char *message, size_t message_capacity) {
+    *jpeg = NULL;
+    *jpeg_size = 0;
+    if (width == 0 || height == 0 || width > 65500 || height > 65500) {
+        seg_copy_message(message, message_capacity, "JPEG dimensions must be 1…65500");
+        return SEG_CODEC_UNSUPPORTED;
+    }
+    struct jpeg_compress_struct cinfo;
+    struct seg_jpeg_error error;
+    unsigned char *volatile buffer = NULL;  // written by libjpeg after setjmp
+    unsigned long size = 0;
+    cinfo.err = jpeg_std_error(&error.manager);
+    error.manager.error_exit = seg_jpeg_error_exit;
+    error.status = SEG_CODEC_OK;
+    error.message[0] = 0;
+    if (setjmp(error.jump)) {
+        seg_copy_message(message, message_capacity, error.message);
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return SEG_CODEC_CORRUPT;
+    }
+    jpeg_CreateCompress(&cinfo, JPEG_LIB_VERSION, sizeof(cinfo));
+    jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality < 1 ? 1 : (quality > 100 ? 100 : quality), TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(rgb + (size_t)cinfo.next_scanline * width * 3);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *jpeg = buffer;
+    *jpeg_size = size;
+    return SEG_CODEC_OK;
+}

@@ -5,7 +5,7 @@ import Segmentation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the GEMM-bound layers. Build with -c release for meaningful numbers.",
-        subcommands: [BenchConv.self, BenchModel.self])
+        subcommands: [BenchConv.self, BenchModel.self, BenchData.self])
 }
 
 struct BenchConv: ParsableCommand {
@@ -115,6 +115,38 @@ struct BenchModel: ParsableCommand {
             print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), crop \(crop), batch \(batch), \(result.pass), \(result.workers) workers")
             print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB",
                          result.median_ms, runs, result.gflops, result.images_per_s, result.peak_rss_mib))
+        }
+    }
+}
+
+struct BenchData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Images per second through decoding + the training transform and the validation transforms (one thread), on generated 500×375 JPEGs with PNG masks.")
+
+    @Option(help: "Generated images.")
+    var images = 32
+
+    @Option(name: .customLong("base-size"), help: "base_size of the training transform.")
+    var baseSize = 520
+
+    @Option(name: .customLong("crop-size"), help: "crop_size of the training and validation transforms.")
+    var cropSize = 240
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let result = try DataBenchmark.run(images: images, baseSize: baseSize, cropSize: cropSize)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print("\(result.images) images of \(result.image_size), base \(baseSize), crop \(cropSize), one thread, median of 3 passes")
+            print(String(format: "training (decode + transform): %.1f images/s", result.train_images_per_s))
+            print(String(format: "validation, whole images:      %.1f images/s", result.validation_whole_images_per_s))
+            print(String(format: "validation, center crops:      %.1f images/s", result.validation_crop_images_per_s))
         }
     }
 }

@@ -88,6 +88,12 @@ seg_codec_status seg_png_decode(const uint8_t *data, size_t size, seg_png_mode m
 seg_codec_status seg_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
                                 uint8_t **png, size_t *png_size, char *message, size_t message_capacity);
 
+/// Encodes height rows of width × 3 RGB bytes as a baseline JPEG of the given
+/// quality (1–100). On success *jpeg (from malloc; seg_codec_free) and *jpeg_size
+/// hold the file. For generated benchmark and demo data.
+seg_codec_status seg_jpeg_encode(const uint8_t *rgb, uint32_t width, uint32_t height, int quality,
+                                 uint8_t **jpeg, size_t *jpeg_size, char *message, size_t message_capacity);
+
 /// Releases a buffer returned by this module.
 void seg_codec_free(void *pointer);
 

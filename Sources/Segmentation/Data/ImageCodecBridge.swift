@@ -10,6 +10,21 @@ import Foundation
 /// Sources/CImageCodec). Swift never imports CJPEG itself: libjpeg's error
 /// handler must longjmp, which only C can do.
 enum JPEG {
+    /// height × width × 3 RGB bytes → baseline JPEG file bytes.
+    static func encode(_ image: RGBImage, quality: Int) throws -> Data {
+        var jpeg: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var message = [CChar](repeating: 0, count: Int(SEG_CODEC_MESSAGE_CAPACITY))
+        let status = image.pixels.withUnsafeBufferPointer { buffer in
+            seg_jpeg_encode(buffer.baseAddress, UInt32(image.width), UInt32(image.height), Int32(quality), &jpeg, &size,
+                            &message, message.count)
+        }
+        guard status == SEG_CODEC_OK, let jpeg else {
+            throw ImageError.encodingFailed(reason: message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        }
+        return Data(bytesNoCopy: jpeg, count: size, deallocator: .custom { pointer, _ in seg_codec_free(pointer) })
+    }
+
     /// Baseline, progressive or arithmetic-coded JPEG → 8-bit RGB. Grayscale
     /// is replicated; CMYK/YCCK are converted with the Adobe convention.
     static func decodeRGB(_ data: Data, file: String, maximumPixels: Int) throws -> RGBImage {

@@ -66,6 +66,11 @@ public enum ImageCodec {
     // MARK: Encoding
 
     /// An 8-bit grayscale PNG of the mask's values.
+    /// A baseline JPEG of `image` (quality 1–100); for generated data sets.
+    public static func encodeJPEG(rgb image: RGBImage, quality: Int = 90) throws -> Data {
+        try JPEG.encode(image, quality: quality)
+    }
+
     public static func encodePNG(mask: ClassMask) throws -> Data {
         try PNG.encode(mask.values, width: mask.width, height: mask.height, channels: 1)
     }
