@@ -147,6 +147,8 @@ struct BenchData: ParsableCommand {
             print(String(format: "training (decode + transform): %.1f images/s", result.train_images_per_s))
             print(String(format: "validation, whole images:      %.1f images/s", result.validation_whole_images_per_s))
             print(String(format: "validation, center crops:      %.1f images/s", result.validation_crop_images_per_s))
+            print(String(format: "loader under load: median wait %.2f ms per batch of 2 while the consumer computes %.1f ms per batch",
+                         result.loader_wait_ms, result.consumer_step_ms))
         }
     }
 }

@@ -17,6 +17,11 @@ public enum DataBenchmark {
         public var validation_whole_images_per_s: Double
         /// decode + short side to crop + center crop (validation_mini_batch_size > 1)
         public var validation_crop_images_per_s: Double
+        /// The background loader under load: median wait in `next()` per batch
+        /// (batch 2) while the consumer runs a convolution on both cores for
+        /// `consumer_step_ms` per batch; ~0 means the loop never waits.
+        public var loader_wait_ms: Double
+        public var consumer_step_ms: Double
     }
 
     /// Writes `count` textured 500×375 JPEGs and 4-class PNG masks in the channel layout under `directory`.
@@ -83,8 +88,35 @@ public enum DataBenchmark {
             let sample = try dataset.loadSample(index, classCount: 4)
             _ = crops(image: sample.image, labels: sample.labels)
         }
+        let (wait, step) = try loaderWait(dataset: dataset, baseSize: baseSize, cropSize: cropSize)
         return Result(images: count, image_size: "500x375", base_size: baseSize, crop_size: cropSize,
                       train_images_per_s: trainRate, validation_whole_images_per_s: wholeRate,
-                      validation_crop_images_per_s: cropRate)
+                      validation_crop_images_per_s: cropRate, loader_wait_ms: wait, consumer_step_ms: step)
+    }
+
+    /// Runs the prefetching loader against a consumer that keeps both cores
+    /// busy with a 3×3 256→256 convolution on 2×60×60 (a slice of a real
+    /// training step) and measures how long `next()` blocks.
+    static func loaderWait(dataset: ChannelDataset, baseSize: Int, cropSize: Int) throws -> (waitMs: Double, stepMs: Double) {
+        let geometry = ConvGeometry(batch: 2, inputChannels: 256, outputChannels: 256, inputHeight: 60, inputWidth: 60,
+                                    kernelSize: 3, padding: 1)
+        var generator = SplitMix64(seed: 4)
+        let x = Tensor.uniform(geometry.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(geometry.weightShape, in: -0.1...0.1, using: &generator)
+        let workspace = Workspace()
+        let loader = TrainingBatchLoader(dataset: dataset, batchSize: 2, classCount: 4,
+                                         transform: TrainingTransform(baseSize: baseSize, cropSize: cropSize), seed: 1)
+        defer { loader.stop() }
+        let clock = ContinuousClock()
+        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
+        _ = try loader.next()  // the first batch has no head start
+        var waits: [Double] = [], steps: [Double] = []
+        for _ in 0..<16 {
+            steps.append(ms(clock.measure { _ = conv2d(x, weight: w, geometry: geometry, workspace: workspace) }))
+            var batch: Batch?
+            waits.append(ms(try clock.measure { batch = try loader.next() }))
+            _ = batch
+        }
+        return (waits.sorted()[waits.count / 2], steps.sorted()[steps.count / 2])
     }
 }
