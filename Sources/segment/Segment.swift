@@ -6,5 +6,5 @@ struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment",
         abstract: "Train and run semantic-segmentation networks (FCN, PSP, DeepLabV3 on dilated ResNet) on the CPU.",
-        subcommands: [Import.self, Describe.self, Pretrained.self, Inspect.self, Bench.self])
+        subcommands: [Train.self, Import.self, Describe.self, Pretrained.self, Inspect.self, Bench.self])
 }

@@ -1,0 +1,176 @@
+import Foundation
+
+/// What a training run reports while it runs.
+public enum TrainingEvent: Sendable {
+    /// A remark for the log (configuration notes, warnings, file locations).
+    case note(String)
+    /// A SageMaker `#progress_notice` line, every `_logging_frequency` iterations.
+    case progress(String)
+    /// An epoch finished: its summary and its SageMaker log lines.
+    case epoch(EpochSummary, lines: [String])
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case nonFiniteLoss(epoch: Int, iteration: Int, value: Float)
+    case emptyChannel(String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(epoch, iteration, value):
+            return "the training loss became \(value) at epoch \(epoch), iteration \(iteration): lower learning_rate, or check the data"
+        case let .emptyChannel(name):
+            return "the \(name) channel holds no image/annotation pairs"
+        }
+    }
+}
+
+/// The training loop (SPEC §5) over SageMaker channels, writing the model
+/// directory (SPEC §6). The CLI is a thin layer over it; a Swift program can
+/// drive it directly and receive events through a callback.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let dataDirectory: URL
+    public let modelDirectory: URL
+    public let pretrainedWeights: URL?
+    public let cacheDirectory: URL
+    /// Whether a missing pretrained backbone may be downloaded.
+    public let allowDownload: Bool
+
+    public init(
+        configuration: TrainingConfiguration, dataDirectory: URL, modelDirectory: URL,
+        pretrainedWeights: URL? = nil, cacheDirectory: URL = PretrainedBackbone.defaultCacheDirectory(),
+        allowDownload: Bool = true
+    ) {
+        self.allowDownload = allowDownload
+        self.configuration = configuration
+        self.dataDirectory = dataDirectory
+        self.modelDirectory = modelDirectory
+        self.pretrainedWeights = pretrainedWeights
+        self.cacheDirectory = cacheDirectory
+    }
+
+    /// Trains, validates after every epoch, and writes the artifacts.
+    /// Returns the epoch summaries.
+    @discardableResult
+    public func run(events: (TrainingEvent) -> Void = { _ in }) throws -> [EpochSummary] {
+        let c = configuration
+        let train = try ChannelDataset(dataDirectory: dataDirectory, split: .train)
+        let validation = try ChannelDataset(dataDirectory: dataDirectory, split: .validation)
+        guard train.count > 0 else { throw TrainingError.emptyChannel("train") }
+        guard validation.count > 0 else { throw TrainingError.emptyChannel("validation") }
+        if train.count != c.numTrainingSamples {
+            events(.note("warning: num_training_samples is \(c.numTrainingSamples) but the train channel holds \(train.count) pairs; the learning-rate schedule follows num_training_samples"))
+        }
+
+        // Network, optionally starting from ImageNet weights (the stem follows the file).
+        var stem = ResNetStem.deep
+        var pretrained: URL?
+        if c.usePretrainedModel {
+            let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
+                                                    cacheDirectory: cacheDirectory, allowDownload: allowDownload,
+                                                    log: { events(.note($0)) })
+            let architecture = try PretrainedBackbone.architecture(of: url)
+            guard architecture.depth == c.backbone else {
+                throw PretrainedBackbone.PretrainedError.wrongDepth(file: url.path, expected: c.backbone, found: architecture.depth.rawValue)
+            }
+            stem = architecture.stem
+            pretrained = url
+        }
+        let networkConfiguration = NetworkConfiguration(algorithm: c.algorithm, backbone: c.backbone, stem: stem,
+                                                        classCount: c.numClasses, auxiliaryHead: true)
+        let (network, initial) = SegmentationNetwork.make(networkConfiguration, seed: c.seed)
+        var parameters = initial
+        if let pretrained {
+            try PretrainedBackbone.load(pretrained, into: &parameters)
+            events(.note("backbone initialized from \(pretrained.path)"))
+        }
+
+        try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
+        let loss = SegmentationLoss(auxiliaryWeight: Float(c.auxiliaryWeight))
+        var optimizer = Optimizer(configuration: c, parameters: parameters)
+        let schedule = LearningRateSchedule(configuration: c)
+        var stopper = EarlyStopping(configuration: c)
+        let loader = TrainingBatchLoader(dataset: train, batchSize: c.miniBatchSize, classCount: c.numClasses,
+                                         transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed)
+        defer { loader.stop() }
+        let validationBatches = ValidationBatches(
+            dataset: validation, batchSize: c.validationMiniBatchSize, classCount: c.numClasses,
+            transform: ValidationTransform(cropSize: c.validationMiniBatchSize > 1 ? c.cropSize : nil))
+        let workspace = Workspace()
+        var gradients = parameters.zerosLikeTrainable()
+        let iterationsPerEpoch = max(1, train.count / c.miniBatchSize)
+        var summaries: [EpochSummary] = []
+        var bestMeanIoU = -1.0
+        var iteration = 0
+        let clock = ContinuousClock()
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+        for epoch in 0..<c.epochs {
+            let epochStart = clock.now
+            var lossSum = 0.0
+            var learningRate = 0.0
+            for step in 0..<iterationsPerEpoch {
+                let batch = try loader.next()
+                learningRate = schedule(iteration)
+                let context = ForwardContext(mode: .training, workspace: workspace, seed: c.seed &+ UInt64(iteration))
+                let (output, cache) = network.forward(batch.images, parameters: parameters, context: context)
+                let evaluation = loss.evaluate(output, labels: batch.labels)
+                guard evaluation.total.isFinite else {
+                    throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: step, value: evaluation.total)
+                }
+                gradients.zeroTrainable()
+                network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
+                                 cache: cache!, parameters: parameters, gradients: &gradients, context: context)
+                optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
+                context.updateRunningStatistics(in: &parameters)
+                lossSum += Double(evaluation.total)
+                iteration += 1
+                if (step + 1) % c.loggingFrequency == 0 {
+                    let rate = Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)
+                    events(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,
+                                                           learningRate: learningRate)))
+                }
+            }
+            let trainSeconds = seconds(clock.now - epochStart)
+
+            // Validation over the whole set.
+            var matrix = ConfusionMatrix(classCount: c.numClasses)
+            for result in validationBatches {
+                let batch = try result.get()
+                let context = ForwardContext(mode: .inference, workspace: workspace)
+                let (output, _) = network.forward(batch.images, parameters: parameters, context: context)
+                matrix.add(predictions: argmaxClasses(output.logits), labels: batch.labels)
+            }
+            let summary = EpochSummary(
+                epoch: epoch, trainLoss: lossSum / Double(iterationsPerEpoch),
+                validationPixelAccuracy: matrix.pixelAccuracy, validationMeanIoU: matrix.meanIoU,
+                validationMeanIoUPresent: matrix.meanIoUOfPresentClasses, validationClassIoU: matrix.classIoU,
+                throughput: Double(iterationsPerEpoch * c.miniBatchSize) / trainSeconds, learningRate: learningRate,
+                seconds: seconds(clock.now - epochStart))
+            summaries.append(summary)
+            events(.epoch(summary, lines: SageMakerLog.epochLines(summary)))
+
+            // Artifacts, each written atomically.
+            let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
+            if summary.validationMeanIoU > bestMeanIoU {
+                bestMeanIoU = summary.validationMeanIoU
+                try ModelDirectory.write(model, to: modelDirectory, hyperparameters: c.hyperparameters,
+                                         origin: "trained by segment train (best epoch \(epoch))")
+            }
+            try SafeTensorsFile(tensors: parameters.namedTensors, metadata: ["epoch": "\(epoch)"])
+                .write(to: modelDirectory.appendingPathComponent(ModelDirectory.lastWeightsFile))
+            try writeAtomically(Data(summaries.map { $0.jsonLine + "\n" }.joined().utf8),
+                                to: modelDirectory.appendingPathComponent("metrics.jsonl"))
+            try writeAtomically(Data(TrainingCurves.png(loss: summaries.map(\.trainLoss),
+                                                        meanIoU: summaries.map(\.validationMeanIoU),
+                                                        pixelAccuracy: summaries.map(\.validationPixelAccuracy))),
+                                to: modelDirectory.appendingPathComponent("training-curves.png"))
+            if c.earlyStopping, stopper.record(meanIoU: summary.validationMeanIoU) {
+                events(.note("early stopping after epoch \(epoch): validation mIOU has not improved for \(stopper.stalledEpochs) epochs (best \(String(format: "%.4f", stopper.best)))"))
+                break
+            }
+        }
+        try ModelDirectory.archive(modelDirectory)
+        return summaries
+    }
+}

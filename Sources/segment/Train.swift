@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Segmentation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network on SageMaker-layout channels and write a model directory.",
+        discussion: """
+            DATA holds train/, train_annotation/, validation/, validation_annotation/ and optionally label_map/. \
+            Hyperparameters come from --hyperparameters (a SageMaker hyperparameters.json; string or native values) \
+            and --set key=value overrides; num_classes and num_training_samples are required. \
+            SageMaker's log lines go to stdout.
+            """)
+
+    @Option(help: "The data directory (channel layout).", completion: .directory)
+    var data: String
+
+    @Option(name: .customLong("model-dir"), help: "Where to write the model directory.", completion: .directory)
+    var modelDir: String
+
+    @Option(help: "A hyperparameters.json file.", completion: .file())
+    var hyperparameters: String?
+
+    @Option(name: .customLong("set"), help: "key=value hyperparameter override (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .customLong("pretrained-weights"), help: "ImageNet backbone weights (else the cache; see segment pretrained).",
+            completion: .file())
+    var pretrainedWeights: String?
+
+    func run() throws {
+        var values: [String: String] = [:]
+        var (configuration, notes): (TrainingConfiguration, [String])
+        if let hyperparameters {
+            let url = URL(fileURLWithPath: hyperparameters)
+            (configuration, notes) = try TrainingConfiguration.parse(json: try Data(contentsOf: url), file: url.path)
+            values = configuration.hyperparameters
+        }
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "=") else {
+                throw ValidationError("--set expects key=value, got '\(override)'")
+            }
+            values[String(override[..<equals])] = String(override[override.index(after: equals)...])
+        }
+        (configuration, notes) = try TrainingConfiguration.parse(values)
+        let standardError = FileHandle.standardError
+        for note in notes { standardError.write(Data((note + "\n").utf8)) }
+        let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
+                              modelDirectory: URL(fileURLWithPath: modelDir),
+                              pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) })
+        let summaries = try trainer.run { event in
+            switch event {
+            case .note(let text): standardError.write(Data((text + "\n").utf8))
+            // Written unbuffered so a pipe (a log collector) sees each line at once.
+            case .progress(let line): FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            case .epoch(_, let lines): FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+            }
+        }
+        if let best = summaries.max(by: { $0.validationMeanIoU < $1.validationMeanIoU }) {
+            standardError.write(Data("best validation mIOU \(String(format: "%.4f", best.validationMeanIoU)) at epoch \(best.epoch); model in \(modelDir)\n".utf8))
+        }
+    }
+}
