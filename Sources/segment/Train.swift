@@ -28,6 +28,16 @@ struct Train: ParsableCommand {
             completion: .file())
     var pretrainedWeights: String?
 
+    @Option(name: .customLong("checkpoint-dir"), help: "Write a checkpoint here after every epoch.", completion: .directory)
+    var checkpointDir: String?
+
+    @Flag(help: "Continue from the checkpoint in --checkpoint-dir (same data and hyperparameters).")
+    var resume = false
+
+    func validate() throws {
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+    }
+
     func run() throws {
         var values: [String: String] = [:]
         var (configuration, notes): (TrainingConfiguration, [String])
@@ -47,7 +57,8 @@ struct Train: ParsableCommand {
         for note in notes { standardError.write(Data((note + "\n").utf8)) }
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),
-                              pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) })
+                              pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
+                              checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume)
         let summaries = try trainer.run { event in
             switch event {
             case .note(let text): standardError.write(Data((text + "\n").utf8))

@@ -5,7 +5,7 @@
 /// and becomes the best; anything else (including no change) adds one stalled
 /// epoch. Training stops once stalled epochs ≥ `patience` and at least
 /// `minimumEpochs` epochs have run.
-public struct EarlyStopping: Sendable, Equatable {
+public struct EarlyStopping: Sendable, Equatable, Codable {
     public let minimumEpochs: Int
     public let patience: Int
     public let tolerance: Double

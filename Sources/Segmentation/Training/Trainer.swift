@@ -35,13 +35,19 @@ public final class Trainer {
     public let cacheDirectory: URL
     /// Whether a missing pretrained backbone may be downloaded.
     public let allowDownload: Bool
+    /// Where a checkpoint is written after every epoch (nil: none).
+    public let checkpointDirectory: URL?
+    /// Continue from the checkpoint in `checkpointDirectory` when there is one.
+    public let resume: Bool
 
     public init(
         configuration: TrainingConfiguration, dataDirectory: URL, modelDirectory: URL,
         pretrainedWeights: URL? = nil, cacheDirectory: URL = PretrainedBackbone.defaultCacheDirectory(),
-        allowDownload: Bool = true
+        allowDownload: Bool = true, checkpointDirectory: URL? = nil, resume: Bool = false
     ) {
         self.allowDownload = allowDownload
+        self.checkpointDirectory = checkpointDirectory
+        self.resume = resume
         self.configuration = configuration
         self.dataDirectory = dataDirectory
         self.modelDirectory = modelDirectory
@@ -52,14 +58,14 @@ public final class Trainer {
     /// Trains, validates after every epoch, and writes the artifacts.
     /// Returns the epoch summaries.
     @discardableResult
-    public func run(events: (TrainingEvent) -> Void = { _ in }) throws -> [EpochSummary] {
+    public func run(events: (TrainingEvent) throws -> Void = { _ in }) throws -> [EpochSummary] {
         let c = configuration
         let train = try ChannelDataset(dataDirectory: dataDirectory, split: .train)
         let validation = try ChannelDataset(dataDirectory: dataDirectory, split: .validation)
         guard train.count > 0 else { throw TrainingError.emptyChannel("train") }
         guard validation.count > 0 else { throw TrainingError.emptyChannel("validation") }
         if train.count != c.numTrainingSamples {
-            events(.note("warning: num_training_samples is \(c.numTrainingSamples) but the train channel holds \(train.count) pairs; the learning-rate schedule follows num_training_samples"))
+            try events(.note("warning: num_training_samples is \(c.numTrainingSamples) but the train channel holds \(train.count) pairs; the learning-rate schedule follows num_training_samples"))
         }
 
         // Network, optionally starting from ImageNet weights (the stem follows the file).
@@ -68,7 +74,7 @@ public final class Trainer {
         if c.usePretrainedModel {
             let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
                                                     cacheDirectory: cacheDirectory, allowDownload: allowDownload,
-                                                    log: { events(.note($0)) })
+                                                    log: { try? events(.note($0)) })
             let architecture = try PretrainedBackbone.architecture(of: url)
             guard architecture.depth == c.backbone else {
                 throw PretrainedBackbone.PretrainedError.wrongDepth(file: url.path, expected: c.backbone, found: architecture.depth.rawValue)
@@ -82,7 +88,7 @@ public final class Trainer {
         var parameters = initial
         if let pretrained {
             try PretrainedBackbone.load(pretrained, into: &parameters)
-            events(.note("backbone initialized from \(pretrained.path)"))
+            try events(.note("backbone initialized from \(pretrained.path)"))
         }
 
         try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
@@ -90,8 +96,24 @@ public final class Trainer {
         var optimizer = Optimizer(configuration: c, parameters: parameters)
         let schedule = LearningRateSchedule(configuration: c)
         var stopper = EarlyStopping(configuration: c)
+        var summaries: [EpochSummary] = []
+        var bestMeanIoU = -1.0
+        var iteration = 0
+        var firstEpoch = 0
+        if resume, let checkpointDirectory, let state = try Checkpoint.read(from: checkpointDirectory, configuration: c, optimizer: optimizer) {
+            try parameters.load(state.parameters, file: state.file)
+            optimizer.restore(step: state.optimizerStep, first: state.optimizerFirst, second: state.optimizerSecond,
+                              third: state.optimizerThird)
+            summaries = state.summaries
+            bestMeanIoU = state.bestMeanIoU
+            iteration = state.iteration
+            stopper = state.stopper
+            firstEpoch = state.summaries.count
+            try events(.note("resuming from \(state.file) after epoch \(firstEpoch - 1) (iteration \(iteration))"))
+        }
         let loader = TrainingBatchLoader(dataset: train, batchSize: c.miniBatchSize, classCount: c.numClasses,
-                                         transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed)
+                                         transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed,
+                                         startBatch: iteration)
         defer { loader.stop() }
         let validationBatches = ValidationBatches(
             dataset: validation, batchSize: c.validationMiniBatchSize, classCount: c.numClasses,
@@ -99,13 +121,10 @@ public final class Trainer {
         let workspace = Workspace()
         var gradients = parameters.zerosLikeTrainable()
         let iterationsPerEpoch = max(1, train.count / c.miniBatchSize)
-        var summaries: [EpochSummary] = []
-        var bestMeanIoU = -1.0
-        var iteration = 0
         let clock = ContinuousClock()
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 
-        for epoch in 0..<c.epochs {
+        for epoch in firstEpoch..<c.epochs {
             let epochStart = clock.now
             var lossSum = 0.0
             var learningRate = 0.0
@@ -127,7 +146,7 @@ public final class Trainer {
                 iteration += 1
                 if (step + 1) % c.loggingFrequency == 0 {
                     let rate = Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)
-                    events(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,
+                    try events(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,
                                                            learningRate: learningRate)))
                 }
             }
@@ -148,7 +167,6 @@ public final class Trainer {
                 throughput: Double(iterationsPerEpoch * c.miniBatchSize) / trainSeconds, learningRate: learningRate,
                 seconds: seconds(clock.now - epochStart))
             summaries.append(summary)
-            events(.epoch(summary, lines: SageMakerLog.epochLines(summary)))
 
             // Artifacts, each written atomically.
             let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
@@ -165,8 +183,15 @@ public final class Trainer {
                                                         meanIoU: summaries.map(\.validationMeanIoU),
                                                         pixelAccuracy: summaries.map(\.validationPixelAccuracy))),
                                 to: modelDirectory.appendingPathComponent("training-curves.png"))
-            if c.earlyStopping, stopper.record(meanIoU: summary.validationMeanIoU) {
-                events(.note("early stopping after epoch \(epoch): validation mIOU has not improved for \(stopper.stalledEpochs) epochs (best \(String(format: "%.4f", stopper.best)))"))
+            let stop = c.earlyStopping && stopper.record(meanIoU: summary.validationMeanIoU)
+            if let checkpointDirectory {
+                try Checkpoint(parameters: parameters, optimizer: optimizer, summaries: summaries, bestMeanIoU: bestMeanIoU,
+                               iteration: iteration, stopper: stopper)
+                    .write(to: checkpointDirectory, configuration: c)
+            }
+            try events(.epoch(summary, lines: SageMakerLog.epochLines(summary)))
+            if stop {
+                try events(.note("early stopping after epoch \(epoch): validation mIOU has not improved for \(stopper.stalledEpochs) epochs (best \(String(format: "%.4f", stopper.best)))"))
                 break
             }
         }

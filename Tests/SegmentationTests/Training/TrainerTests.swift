@@ -88,4 +88,46 @@ struct TrainerTests {
             #expect(error.description.contains("resnet50_v1s-25a187fa.params") && error.description.contains("use_pretrained_model=False"))
         }
     }
+
+    struct Killed: Error {}
+
+    /// A run stopped after epoch 1 (its checkpoint written, nothing after)
+    /// and resumed ends with the same bytes as an uninterrupted run.
+    @Test func resumedRunIsBitIdentical() throws {
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        try Self.writeDataset(fixture, train: 4, validation: 2)
+        let (configuration, _) = try TrainingConfiguration.parse([
+            "num_classes": "4", "num_training_samples": "4", "epochs": "3", "mini_batch_size": "2",
+            "validation_mini_batch_size": "1", "crop_size": "32", "base_size": "48", "use_pretrained_model": "False",
+            "optimizer": "adam", "learning_rate": "0.001", "_seed": "5",
+        ])
+        let whole = fixture.url("whole"), killed = fixture.url("killed"), checkpoints = fixture.url("checkpoints")
+        try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: whole).run()
+        #expect(throws: Killed.self) {
+            try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: killed,
+                        checkpointDirectory: checkpoints).run { event in
+                if case .epoch(let summary, _) = event, summary.epoch == 1 { throw Killed() }
+            }
+        }
+        var resumedNote = false
+        try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: killed,
+                    checkpointDirectory: checkpoints, resume: true).run { event in
+            if case .note(let text) = event, text.contains("resuming") { resumedNote = true }
+        }
+        #expect(resumedNote)
+        let a = try SafeTensorsFile(contentsOf: whole.appendingPathComponent("model_last.safetensors")).tensors
+        let b = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("model_last.safetensors")).tensors
+        #expect(a.count == b.count && a.keys.allSatisfy { a[$0] == b[$0] }, "resumed weights differ")
+        let metricsA = try String(contentsOf: whole.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        let metricsB = try String(contentsOf: killed.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metricsA.split(separator: "\n").count == 3 && metricsB.split(separator: "\n").count == 3)
+
+        // Different hyperparameters refuse to resume, naming the key.
+        let (other, _) = try configuration.overriding(["learning_rate": "0.01"])
+        #expect(throws: ConfigurationError.self) {
+            try Trainer(configuration: other, dataDirectory: fixture.root, modelDirectory: killed,
+                        checkpointDirectory: checkpoints, resume: true).run()
+        }
+    }
 }

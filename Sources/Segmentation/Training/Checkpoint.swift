@@ -1,0 +1,89 @@
+import Foundation
+
+/// Everything a killed run needs to continue exactly where it stopped,
+/// written after every epoch as one safetensors file (atomically):
+///
+///     parameters/<name>     weights and BN running statistics
+///     optimizer.1/<name>    optimizer state (momentum, moments, …; see Optimizer)
+///     optimizer.2/<name>
+///     optimizer.3/<name>
+///     __metadata__ "state"  JSON: iteration, optimizer step, best mIOU,
+///                           early-stopping state, epoch summaries, hyperparameters
+///
+/// The batch stream is a pure function of (seed, batch index), so with these
+/// the resumed run computes bit for bit what the uninterrupted run would have.
+struct Checkpoint {
+    static let fileName = "checkpoint.safetensors"
+
+    var parameters: ParameterStore
+    var optimizer: Optimizer
+    var summaries: [EpochSummary]
+    var bestMeanIoU: Double
+    var iteration: Int
+    var stopper: EarlyStopping
+
+    struct Metadata: Codable {
+        var iteration: Int
+        var optimizerStep: Int
+        var bestMeanIoU: Double
+        var stopper: EarlyStopping
+        var summaries: [EpochSummary]
+        var hyperparameters: [String: String]
+    }
+
+    struct State {
+        var file: String
+        var parameters: [String: Tensor]
+        var optimizerStep: Int
+        var optimizerFirst: ParameterStore
+        var optimizerSecond: ParameterStore
+        var optimizerThird: ParameterStore
+        var summaries: [EpochSummary]
+        var bestMeanIoU: Double
+        var iteration: Int
+        var stopper: EarlyStopping
+    }
+
+    func write(to directory: URL, configuration: TrainingConfiguration) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var tensors: [String: Tensor] = [:]
+        for (name, tensor) in parameters.namedTensors { tensors["parameters/" + name] = tensor }
+        for (slot, store) in [(1, optimizer.firstState), (2, optimizer.secondState), (3, optimizer.thirdState)] {
+            for (name, tensor) in store.namedTensors { tensors["optimizer.\(slot)/" + name] = tensor }
+        }
+        let metadata = Metadata(iteration: iteration, optimizerStep: optimizer.step, bestMeanIoU: bestMeanIoU,
+                                stopper: stopper, summaries: summaries, hyperparameters: configuration.hyperparameters)
+        let json = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
+        try SafeTensorsFile(tensors: tensors, metadata: ["state": json]).write(to: directory.appendingPathComponent(Self.fileName))
+    }
+
+    /// The saved state, or nil when the directory holds no checkpoint. The
+    /// optimizer state is laid out like `optimizer`'s; the hyperparameters must
+    /// equal `configuration`'s.
+    static func read(from directory: URL, configuration: TrainingConfiguration, optimizer: Optimizer) throws -> State? {
+        let url = directory.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let file = try SafeTensorsFile(contentsOf: url)
+        guard let json = file.metadata["state"],
+            let metadata = try? JSONDecoder().decode(Metadata.self, from: Data(json.utf8))
+        else { throw WeightFileError.malformed(file: url.path, reason: "no training state in the checkpoint's metadata") }
+        let current = configuration.hyperparameters
+        for key in Set(current.keys).union(metadata.hyperparameters.keys).sorted() where current[key] != metadata.hyperparameters[key] {
+            throw ConfigurationError.invalid(
+                key: key, value: current[key] ?? "(unset)",
+                expected: "\(metadata.hyperparameters[key] ?? "(unset)") as in the checkpoint \(url.path); resume with the same hyperparameters or start a new run")
+        }
+        func section(_ prefix: String) -> [String: Tensor] {
+            var result: [String: Tensor] = [:]
+            for (key, tensor) in file.tensors where key.hasPrefix(prefix) { result[String(key.dropFirst(prefix.count))] = tensor }
+            return result
+        }
+        var first = optimizer.firstState, second = optimizer.secondState, third = optimizer.thirdState
+        try first.load(section("optimizer.1/"), file: url.path)
+        try second.load(section("optimizer.2/"), file: url.path)
+        try third.load(section("optimizer.3/"), file: url.path)
+        return State(file: url.path, parameters: section("parameters/"), optimizerStep: metadata.optimizerStep,
+                     optimizerFirst: first, optimizerSecond: second, optimizerThird: third, summaries: metadata.summaries,
+                     bestMeanIoU: metadata.bestMeanIoU, iteration: metadata.iteration, stopper: metadata.stopper)
+    }
+}
