@@ -34,6 +34,10 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the checkpoint in --checkpoint-dir (same data and hyperparameters).")
     var resume = false
 
+    @Option(help: "Incremental training: start from this model directory or model.tar.gz (same backbone, algorithm, crop_size, num_classes).",
+            completion: .file())
+    var model: String?
+
     func validate() throws {
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
     }
@@ -58,7 +62,8 @@ struct Train: ParsableCommand {
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),
                               pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
-                              checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume)
+                              checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume,
+                              priorModel: model.map { URL(fileURLWithPath: $0) })
         let summaries = try trainer.run { event in
             switch event {
             case .note(let text): standardError.write(Data((text + "\n").utf8))

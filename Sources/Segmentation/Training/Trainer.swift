@@ -39,12 +39,17 @@ public final class Trainer {
     public let checkpointDirectory: URL?
     /// Continue from the checkpoint in `checkpointDirectory` when there is one.
     public let resume: Bool
+    /// Incremental training: start from this model (directory or model.tar.gz)
+    /// instead of ImageNet weights; its backbone, algorithm, crop size and
+    /// class count must match the configuration.
+    public let priorModel: URL?
 
     public init(
         configuration: TrainingConfiguration, dataDirectory: URL, modelDirectory: URL,
         pretrainedWeights: URL? = nil, cacheDirectory: URL = PretrainedBackbone.defaultCacheDirectory(),
-        allowDownload: Bool = true, checkpointDirectory: URL? = nil, resume: Bool = false
+        allowDownload: Bool = true, checkpointDirectory: URL? = nil, resume: Bool = false, priorModel: URL? = nil
     ) {
+        self.priorModel = priorModel
         self.allowDownload = allowDownload
         self.checkpointDirectory = checkpointDirectory
         self.resume = resume
@@ -71,7 +76,22 @@ public final class Trainer {
         // Network, optionally starting from ImageNet weights (the stem follows the file).
         var stem = ResNetStem.deep
         var pretrained: URL?
-        if c.usePretrainedModel {
+        var prior: SegmentationModel?
+        if let priorModel {
+            let model = try ModelDirectory.read(priorModel)
+            let p = model.configuration
+            let mismatches = [
+                ("backbone", p.backbone.rawValue, c.backbone.rawValue), ("algorithm", p.algorithm.rawValue, c.algorithm.rawValue),
+                ("num_classes", "\(p.classCount)", "\(c.numClasses)"),
+                ("crop_size", model.cropSize.map(String.init) ?? "unknown", "\(c.cropSize)"),
+            ].filter { $0.1 != $0.2 }
+            if let (key, theirs, ours) = mismatches.first {
+                throw ConfigurationError.invalid(
+                    key: key, value: ours, expected: "\(theirs), as the prior model \(priorModel.path) was trained with")
+            }
+            stem = p.stem
+            prior = model
+        } else if c.usePretrainedModel {
             let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
                                                     cacheDirectory: cacheDirectory, allowDownload: allowDownload,
                                                     log: { try? events(.note($0)) })
@@ -86,7 +106,10 @@ public final class Trainer {
                                                         classCount: c.numClasses, auxiliaryHead: true)
         let (network, initial) = SegmentationNetwork.make(networkConfiguration, seed: c.seed)
         var parameters = initial
-        if let pretrained {
+        if let prior {
+            try parameters.load(prior.parameters.namedTensors, file: priorModel!.path)
+            try events(.note("incremental training from \(priorModel!.path)"))
+        } else if let pretrained {
             try PretrainedBackbone.load(pretrained, into: &parameters)
             try events(.note("backbone initialized from \(pretrained.path)"))
         }

@@ -130,4 +130,32 @@ struct TrainerTests {
                         checkpointDirectory: checkpoints, resume: true).run()
         }
     }
+
+    @Test func incrementalTrainingStartsFromAPriorModelAndRefusesMismatches() throws {
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        try Self.writeDataset(fixture, train: 2, validation: 1)
+        let values = ["num_classes": "4", "num_training_samples": "2", "epochs": "1", "mini_batch_size": "2",
+                      "validation_mini_batch_size": "1", "crop_size": "32", "base_size": "48", "use_pretrained_model": "False"]
+        let (configuration, _) = try TrainingConfiguration.parse(values)
+        let first = fixture.url("first")
+        try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: first).run()
+        let prior = first.appendingPathComponent("model.tar.gz")
+        var sawNote = false
+        try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: fixture.url("second"),
+                    priorModel: prior).run { event in
+            if case .note(let text) = event, text.contains("incremental") { sawNote = true }
+        }
+        #expect(sawNote)
+        for (key, value) in [("num_classes", "5"), ("crop_size", "40"), ("algorithm", "psp")] {
+            let (other, _) = try TrainingConfiguration.parse(values.merging([key: value]) { $1 })
+            do {
+                try Trainer(configuration: other, dataDirectory: fixture.root, modelDirectory: fixture.url("third"),
+                            priorModel: prior).run()
+                Issue.record("a prior model with another \(key) was accepted")
+            } catch let error as ConfigurationError {
+                if case .invalid(let named, _, _) = error { #expect(named == key) } else { Issue.record("\(error)") }
+            }
+        }
+    }
 }
