@@ -13,10 +13,16 @@ struct Train: ParsableCommand {
             """)
 
     @Option(help: "The data directory (channel layout).", completion: .directory)
-    var data: String
+    var data: String?
 
     @Option(name: .customLong("model-dir"), help: "Where to write the model directory.", completion: .directory)
-    var modelDir: String
+    var modelDir: String?
+
+    @Flag(help: "SageMaker container mode: hyperparameters, data and model paths under /opt/ml; on failure the reason goes to /opt/ml/output/failure.")
+    var sagemaker = false
+
+    @Option(name: .customLong("sagemaker-root"), help: "The directory standing for / in container mode (for tests).", completion: .directory)
+    var sagemakerRoot: String?
 
     @Option(help: "A hyperparameters.json file.", completion: .file())
     var hyperparameters: String?
@@ -39,13 +45,33 @@ struct Train: ParsableCommand {
     var model: String?
 
     func validate() throws {
-        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if resume && checkpointDir == nil && !sagemaker { throw ValidationError("--resume needs --checkpoint-dir") }
+        if sagemaker && (data != nil || modelDir != nil || hyperparameters != nil) {
+            throw ValidationError("--sagemaker takes the data, model and hyperparameters paths from /opt/ml; drop --data, --model-dir and --hyperparameters")
+        }
+        if !sagemaker && (data == nil || modelDir == nil) {
+            throw ValidationError("--data and --model-dir are required (or --sagemaker)")
+        }
+        if sagemakerRoot != nil && !sagemaker { throw ValidationError("--sagemaker-root needs --sagemaker") }
     }
 
     func run() throws {
+        guard sagemaker else { return try train(data: data!, modelDir: modelDir!, checkpointDir: checkpointDir, hyperparametersFile: hyperparameters) }
+        let environment = SageMakerEnvironment(root: URL(fileURLWithPath: sagemakerRoot ?? "/"))
+        do {
+            try train(data: environment.dataDirectory.path, modelDir: environment.modelDirectory.path,
+                      checkpointDir: checkpointDir ?? environment.checkpointDirectory.path,
+                      hyperparametersFile: environment.hyperparametersFile.path)
+        } catch {
+            environment.writeFailure("\(error)")
+            throw error
+        }
+    }
+
+    private func train(data: String, modelDir: String, checkpointDir: String?, hyperparametersFile: String?) throws {
         var values: [String: String] = [:]
         var (configuration, notes): (TrainingConfiguration, [String])
-        if let hyperparameters {
+        if let hyperparameters = hyperparametersFile {
             let url = URL(fileURLWithPath: hyperparameters)
             (configuration, notes) = try TrainingConfiguration.parse(json: try Data(contentsOf: url), file: url.path)
             values = configuration.hyperparameters
@@ -62,7 +88,7 @@ struct Train: ParsableCommand {
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),
                               pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
-                              checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume,
+                              checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume || sagemaker,
                               priorModel: model.map { URL(fileURLWithPath: $0) })
         let summaries = try trainer.run { event in
             switch event {

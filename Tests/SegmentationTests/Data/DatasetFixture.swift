@@ -12,6 +12,12 @@ struct DatasetFixture {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
     }
 
+    /// A fixture writing under an existing directory (created if needed).
+    init(root: URL) throws {
+        self.root = root
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
     func remove() { try? FileManager.default.removeItem(at: root) }
 
     func url(_ path: String) -> URL { root.appendingPathComponent(path) }
