@@ -50,4 +50,45 @@ struct SageMakerModeTests {
         #expect(reason.contains("learning_rate") && reason.contains("'7'"))
         #expect(failed.stderr.contains("learning_rate"))
     }
+
+    /// A real SIGKILL after epoch 1, then --resume: the final weights equal an
+    /// uninterrupted run's, byte for byte.
+    @Test func killedAndResumedRunIsBitIdentical() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.segmentBinary.path))
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        try TrainerTests.writeDataset(fixture, train: 4, validation: 1)
+        let settings = ["num_classes=4", "num_training_samples=4", "epochs=4", "mini_batch_size=2", "validation_mini_batch_size=1",
+                        "crop_size=32", "base_size=48", "use_pretrained_model=False", "optimizer=nag", "_seed=3"]
+            .flatMap { ["--set", $0] }
+        let whole = try run(["train", "--data", fixture.root.path, "--model-dir", fixture.url("whole").path] + settings)
+        #expect(whole.status == 0, "stderr: \(whole.stderr)")
+
+        let process = Process()
+        process.executableURL = Self.segmentBinary
+        process.arguments = ["train", "--data", fixture.root.path, "--model-dir", fixture.url("killed").path,
+                             "--checkpoint-dir", fixture.url("checkpoints").path] + settings
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for epoch 1's checkpoint (two lines of metrics.jsonl), then kill without warning.
+        let metrics = fixture.url("killed/metrics.jsonl")
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let lines = (try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+
+        let resumed = try run(["train", "--data", fixture.root.path, "--model-dir", fixture.url("killed").path,
+                               "--checkpoint-dir", fixture.url("checkpoints").path, "--resume"] + settings)
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming"))
+        let a = try SafeTensorsFile(contentsOf: fixture.url("whole/model_last.safetensors")).tensors
+        let b = try SafeTensorsFile(contentsOf: fixture.url("killed/model_last.safetensors")).tensors
+        #expect(a.count == b.count && a.keys.allSatisfy { a[$0] == b[$0] }, "resumed weights differ")
+    }
 }
