@@ -90,8 +90,16 @@ struct Train: ParsableCommand {
                               pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
                               checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume || sagemaker,
                               priorModel: model.map { URL(fileURLWithPath: $0) })
+        // A progress bar on stderr when it is a terminal; log collectors get only the SageMaker lines.
+        let showBar = isatty(STDERR_FILENO) == 1
         let summaries = try trainer.run { event in
             switch event {
+            case let .iteration(epoch, step, steps, meanLoss, rate):
+                guard showBar else { break }
+                let width = 30, filled = width * step / max(steps, 1)
+                let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+                let line = String(format: "\repoch %d [%@] %d/%d  loss %.4f  %.2f samples/s", epoch, bar, step, steps, meanLoss, rate)
+                standardError.write(Data((line + (step == steps ? "\n" : "")).utf8))
             case .note(let text): standardError.write(Data((text + "\n").utf8))
             // Written unbuffered so a pipe (a log collector) sees each line at once.
             case .progress(let line): FileHandle.standardOutput.write(Data((line + "\n").utf8))

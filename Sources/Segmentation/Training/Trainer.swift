@@ -8,6 +8,8 @@ public enum TrainingEvent: Sendable {
     case progress(String)
     /// An epoch finished: its summary and its SageMaker log lines.
     case epoch(EpochSummary, lines: [String])
+    /// One training iteration done (for progress bars): `step` of `steps` in `epoch`, the running mean loss.
+    case iteration(epoch: Int, step: Int, steps: Int, meanLoss: Double, samplesPerSecond: Double)
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -167,6 +169,8 @@ public final class Trainer {
                 context.updateRunningStatistics(in: &parameters)
                 lossSum += Double(evaluation.total)
                 iteration += 1
+                try events(.iteration(epoch: epoch, step: step + 1, steps: iterationsPerEpoch, meanLoss: lossSum / Double(step + 1),
+                                      samplesPerSecond: Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)))
                 if (step + 1) % c.loggingFrequency == 0 {
                     let rate = Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)
                     try events(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,

@@ -47,15 +47,19 @@ struct TrainerTests {
         let modelDirectory = fixture.url("model")
         var lines: [String] = []
         var progress = 0
+        var iterations = 0
         let summaries = try Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: modelDirectory)
             .run { event in
                 switch event {
                 case .epoch(_, let epochLines): lines += epochLines
                 case .progress: progress += 1
                 case .note: break
+                case .iteration(_, let step, let steps, let meanLoss, _):
+                    iterations += 1
+                    #expect(step <= steps && meanLoss.isFinite)
                 }
             }
-        #expect(summaries.count == 2 && progress == 4)
+        #expect(summaries.count == 2 && progress == 4 && iterations == 4)
         let mIOUs = lines.compactMap { line -> Double? in
             guard let range = line.range(of: #"validation mIOU: ([0-9.]+)"#, options: .regularExpression) else { return nil }
             return Double(line[range].split(separator: " ").last!)
