@@ -101,9 +101,14 @@ struct Train: ParsableCommand {
                 let line = String(format: "\repoch %d [%@] %d/%d  loss %.4f  %.2f samples/s", epoch, bar, step, steps, meanLoss, rate)
                 standardError.write(Data((line + (step == steps ? "\n" : "")).utf8))
             case .note(let text): standardError.write(Data((text + "\n").utf8))
-            // Written unbuffered so a pipe (a log collector) sees each line at once.
-            case .progress(let line): FileHandle.standardOutput.write(Data((line + "\n").utf8))
-            case .epoch(_, let lines): FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+            // Written unbuffered so a pipe (a log collector) sees each line at once;
+            // on a terminal the progress bar's line is cleared first.
+            case .progress(let line):
+                if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            case .epoch(_, let lines):
+                if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
+                FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
             }
         }
         if let best = summaries.max(by: { $0.validationMeanIoU < $1.validationMeanIoU }) {

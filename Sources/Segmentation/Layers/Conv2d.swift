@@ -11,7 +11,8 @@ public struct Conv2d: Sendable {
     public let weight: ParameterID
     public let bias: ParameterID?
 
-    /// Registers `NAME.weight` (Kaiming-normal, fan-out) and, with `bias`, `NAME.bias` (zeros).
+    /// Registers `NAME.weight` (Kaiming-normal: fan-out, or fan-in for a
+    /// convolution with a bias — the classifiers) and, with `bias`, `NAME.bias` (zeros).
     public init(
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
         dilation: Int = 1, bias: Bool = false, name: String, builder: inout ParameterBuilder
@@ -24,7 +25,7 @@ public struct Conv2d: Sendable {
         self.dilation = dilation
         let shape: Shape = [outputChannels, inputChannels, kernelSize, kernelSize]
         (weight, self.bias) = builder.scoped(name) { b in
-            let w = b.add("weight", b.kaimingNormal(shape))
+            let w = b.add("weight", b.kaimingNormal(shape, fanIn: bias))
             return (w, bias ? b.add("bias", .zeros([outputChannels])) : nil)
         }
     }

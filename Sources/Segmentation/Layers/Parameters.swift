@@ -125,8 +125,8 @@ public struct ParameterBuilder {
     }
 
     /// Kaiming-normal (fan-out) convolution weights, or zeros without random initialization.
-    public mutating func kaimingNormal(_ shape: Shape) -> Tensor {
-        randomInitialization ? .kaimingNormal(shape, using: &generator) : .zeros(shape)
+    public mutating func kaimingNormal(_ shape: Shape, fanIn: Bool = false) -> Tensor {
+        randomInitialization ? .kaimingNormal(shape, fanIn: fanIn, using: &generator) : .zeros(shape)
     }
 
     /// Runs `body` with `name` appended to the current name prefix.

@@ -59,11 +59,15 @@ extension Tensor {
     /// `[outputChannels, inputChannels, kernelHeight, kernelWidth]`: standard
     /// deviation √(2 / fan), fan = outputChannels · kh · kw (fan-out, ReLU gain),
     /// as torchvision's ResNet and GluonCV's `Xavier(magnitude=2, factor_type="out")`.
+    ///
+    /// With `fanIn`, the fan is inputChannels · kh · kw instead: used for the
+    /// 1×1 classifiers, whose fan-out (the class count) is tiny and would give
+    /// logits of magnitude ~10 at initialization.
     public static func kaimingNormal(
-        _ shape: Shape, using generator: inout some RandomNumberGenerator
+        _ shape: Shape, fanIn: Bool = false, using generator: inout some RandomNumberGenerator
     ) -> Tensor {
         precondition(shape.rank == 4, "Kaiming initialization expects a [K, C, R, S] weight, got \(shape)")
-        let fanOut = shape[0] * shape[2] * shape[3]
-        return normal(shape, standardDeviation: Float((2.0 / Double(fanOut)).squareRoot()), using: &generator)
+        let fan = (fanIn ? shape[1] : shape[0]) * shape[2] * shape[3]
+        return normal(shape, standardDeviation: Float((2.0 / Double(fan)).squareRoot()), using: &generator)
     }
 }
