@@ -16,11 +16,14 @@ Run (outside the repository's build, with torch from PyPI in a venv):
 import json
 import math
 import os
-import struct
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_fill import write_safetensors  # noqa: E402
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -166,23 +169,6 @@ a = case.input("a", (2, 3, 4, 5), 0.3, 0.1)
 b = case.input("b", (2, 3, 4, 5), 0.5, 0.2)
 y = a + b
 case.finish({"output": y}, y)
-
-
-def write_safetensors(path, tensors, metadata):
-    header, offset, blobs = {}, 0, []
-    for name in sorted(tensors):
-        array = np.ascontiguousarray(tensors[name], dtype="<f4")
-        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-        blobs.append(array.tobytes())
-    header["__metadata__"] = metadata
-    text = json.dumps(header, sort_keys=True).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
 
 
 write_safetensors(OUT, tensors, metadata)
