@@ -71,12 +71,7 @@ public enum ModelDirectory {
     }
 
     static func readArchive(_ url: URL) throws -> SegmentationModel {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
+        let data = try WeightFileError.contents(of: url)
         var entries: [String: Data] = [:]
         for (path, contents) in try readTarGzEntries(data, file: url.path) {
             entries[URL(fileURLWithPath: path).lastPathComponent] = contents

@@ -33,12 +33,7 @@ public enum PyTorchStateDict {
     static let legacyProtocolVersion = 1001
 
     public static func read(contentsOf url: URL) throws -> [String: Tensor] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
+        let data = try WeightFileError.contents(of: url)
         return try read(data: data, file: url.path)
     }
 

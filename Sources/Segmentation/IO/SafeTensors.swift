@@ -23,12 +23,7 @@ public struct SafeTensorsFile: Sendable {
     static let maximumHeaderLength = 100_000_000
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
+        let data = try WeightFileError.contents(of: url)
         try self.init(data: data, file: url.path)
     }
 

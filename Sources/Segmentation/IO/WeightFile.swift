@@ -30,12 +30,7 @@ public enum WeightFile {
     /// format implies: PyTorch → torchvision, MXNet → GluonCV, safetensors →
     /// ours (a safetensors file with torchvision or GluonCV names is detected by its keys).
     public static func read(contentsOf url: URL) throws -> Contents {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
+        let data = try WeightFileError.contents(of: url)
         let format = try detectFormat(data, file: url.path)
         let raw: [String: Tensor]
         switch format {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors reading or writing a weights file. Each names the file and, where
 /// there is one, the tensor key, so a user can tell which file to replace.
 public enum WeightFileError: Error, CustomStringConvertible, Equatable {
@@ -28,6 +30,18 @@ public enum WeightFileError: Error, CustomStringConvertible, Equatable {
         case let .forbiddenGlobal(file, name):
             return "\(file): refuses to load: the pickle names the global '\(name)', which a state dict never needs; "
                 + "only tensors and plain containers are accepted"
+        }
+    }
+}
+
+extension WeightFileError {
+    /// The bytes of a weights file (memory-mapped when possible), or
+    /// `.unreadable` naming the file.
+    static func contents(of url: URL) throws -> Data {
+        do {
+            return try Data(contentsOf: url, options: .mappedIfSafe)
+        } catch {
+            throw WeightFileError.unreadable(file: url.path, reason: error.localizedDescription)
         }
     }
 }
