@@ -48,9 +48,7 @@ struct BenchConv: ParsableCommand {
                   + pad(String(format: "%.2f", row.coresBusy), 7, right: true))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            try printJSON(rows)
         }
     }
 
@@ -108,9 +106,7 @@ struct BenchModel: ParsableCommand {
         let result = ModelBenchmark.run(.init(configuration: configuration, crop: crop, batch: batch, training: train,
                                               runs: runs, warmup: warmup))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
         } else {
             print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), crop \(crop), batch \(batch), \(result.pass), \(result.workers) workers")
             print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB",
@@ -139,9 +135,7 @@ struct BenchData: ParsableCommand {
     func run() throws {
         let result = try DataBenchmark.run(images: images, baseSize: baseSize, cropSize: cropSize)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try printJSON(result)
         } else {
             print("\(result.images) images of \(result.image_size), base \(baseSize), crop \(cropSize), one thread, median of 3 passes")
             print(String(format: "training (decode + transform): %.1f images/s", result.train_images_per_s))
@@ -151,4 +145,11 @@ struct BenchData: ParsableCommand {
                          result.loader_wait_ms, result.consumer_step_ms))
         }
     }
+}
+
+/// Prints `value` as pretty, key-sorted JSON (the `--json` output of every bench).
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
