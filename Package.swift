@@ -24,12 +24,16 @@ let package = Package(
     name: "Segmentation",
     products: [
         .library(name: "Segmentation", targets: ["Segmentation"]),
+        .library(name: "SegmentationServer", targets: ["SegmentationServer"]),
         .executable(name: "segment", targets: ["segment"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: systemLibraries + [
         .target(
@@ -43,11 +47,20 @@ let package = Package(
                 "CImageCodec",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .target(
+            name: "SegmentationServer",
+            dependencies: [
+                "Segmentation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "segment",
             dependencies: [
                 "Segmentation",
+                "SegmentationServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(
@@ -56,7 +69,10 @@ let package = Package(
             path: "Sources/SegmentationTestSupport"),
         .testTarget(
             name: "SegmentationTests",
-            dependencies: ["Segmentation", "SegmentationTestSupport"],
+            dependencies: [
+                "Segmentation", "SegmentationServer", "SegmentationTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Fixtures"]),
     ]
 )

@@ -5,7 +5,7 @@ import Segmentation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the GEMM-bound layers. Build with -c release for meaningful numbers.",
-        subcommands: [BenchConv.self, BenchModel.self, BenchData.self])
+        subcommands: [BenchConv.self, BenchModel.self, BenchPredict.self, BenchData.self])
 }
 
 struct BenchConv: ParsableCommand {
@@ -111,6 +111,58 @@ struct BenchModel: ParsableCommand {
             print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), crop \(crop), batch \(batch), \(result.pass), \(result.workers) workers")
             print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB",
                          result.median_ms, runs, result.gflops, result.images_per_s, result.peak_rss_mib))
+        }
+    }
+}
+
+struct BenchPredict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Time per image of a prediction: inference forward, logits resized to the input, argmax (no decode or encode).")
+
+    @Option(help: "fcn, psp or deeplab.")
+    var algorithm: SegmentationAlgorithm = .fcn
+
+    @Option(help: "resnet-50 or resnet-101.")
+    var backbone: ResNetDepth = .resnet50
+
+    @Option(help: "deep (GluonCV v1s, the default) or standard (torchvision).")
+    var stem: String = "deep"
+
+    @Option(help: "Square image side in pixels.")
+    var size = 480
+
+    @Option(help: "Images per network evaluation (throughput); 1 gives the latency of one image.")
+    var batch = 1
+
+    @Option(name: .customLong("num-classes"), help: "Classes of the classifier.")
+    var numClasses = 21
+
+    @Option(help: "Timed runs (the median is reported).")
+    var runs = 5
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard ResNetStem(rawValue: stem) != nil else { throw ValidationError("--stem must be deep or standard") }
+        guard runs >= 5 else { throw ValidationError("--runs must be at least 5") }
+        guard size >= 32, batch >= 1, numClasses >= 2 else { throw ValidationError("--size ≥ 32, --batch ≥ 1, --num-classes ≥ 2") }
+    }
+
+    func run() throws {
+        let configuration = NetworkConfiguration(
+            algorithm: algorithm, backbone: backbone, stem: ResNetStem(rawValue: stem)!, classCount: numClasses, auxiliaryHead: false)
+        let result = PredictionBenchmark.run(configuration: configuration, size: size, batch: batch, runs: runs, warmup: warmup)
+        if json {
+            try printJSON(result)
+        } else {
+            print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), \(size)×\(size), batch \(batch), \(result.workers) workers")
+            print(String(format: "median %.1f ms per image over %d runs   %.2f images/s   peak RSS %.0f MiB",
+                         result.median_ms, runs, result.images_per_s, result.peak_rss_mib))
         }
     }
 }

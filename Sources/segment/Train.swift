@@ -83,36 +83,41 @@ struct Train: ParsableCommand {
             values[String(override[..<equals])] = String(override[override.index(after: equals)...])
         }
         (configuration, notes) = try TrainingConfiguration.parse(values)
-        let standardError = FileHandle.standardError
-        for note in notes { standardError.write(Data((note + "\n").utf8)) }
+        for note in notes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),
                               pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
                               checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume || sagemaker,
                               priorModel: model.map { URL(fileURLWithPath: $0) })
-        // A progress bar on stderr when it is a terminal; log collectors get only the SageMaker lines.
-        let showBar = isatty(STDERR_FILENO) == 1
-        let summaries = try trainer.run { event in
-            switch event {
-            case let .iteration(epoch, step, steps, meanLoss, rate):
-                guard showBar else { break }
-                let width = 30, filled = width * step / max(steps, 1)
-                let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-                let line = String(format: "\repoch %d [%@] %d/%d  loss %.4f  %.2f samples/s", epoch, bar, step, steps, meanLoss, rate)
-                standardError.write(Data((line + (step == steps ? "\n" : "")).utf8))
-            case .note(let text): standardError.write(Data((text + "\n").utf8))
-            // Written unbuffered so a pipe (a log collector) sees each line at once;
-            // on a terminal the progress bar's line is cleared first.
-            case .progress(let line):
-                if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
-                FileHandle.standardOutput.write(Data((line + "\n").utf8))
-            case .epoch(_, let lines):
-                if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
-                FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
-            }
-        }
+        let summaries = try trainer.run(events: TrainingProgressPrinter().handle)
         if let best = summaries.max(by: { $0.validationMeanIoU < $1.validationMeanIoU }) {
-            standardError.write(Data("best validation mIOU \(String(format: "%.4f", best.validationMeanIoU)) at epoch \(best.epoch); model in \(modelDir)\n".utf8))
+            FileHandle.standardError.write(Data("best validation mIOU \(String(format: "%.4f", best.validationMeanIoU)) at epoch \(best.epoch); model in \(modelDir)\n".utf8))
+        }
+    }
+}
+
+/// Prints training events: SageMaker's log lines on stdout (unbuffered, so a
+/// log collector sees each at once), notes on stderr, and on a terminal a
+/// progress bar on stderr, cleared before each log line.
+struct TrainingProgressPrinter {
+    let showBar = isatty(STDERR_FILENO) == 1
+    let standardError = FileHandle.standardError
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case let .iteration(epoch, step, steps, meanLoss, rate):
+            guard showBar else { break }
+            let width = 30, filled = width * step / max(steps, 1)
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            let line = String(format: "\repoch %d [%@] %d/%d  loss %.4f  %.2f samples/s", epoch, bar, step, steps, meanLoss, rate)
+            standardError.write(Data((line + (step == steps ? "\n" : "")).utf8))
+        case .note(let text): standardError.write(Data((text + "\n").utf8))
+        case .progress(let line):
+            if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        case .epoch(_, let lines):
+            if showBar { standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            FileHandle.standardOutput.write(Data(lines.map { $0 + "\n" }.joined().utf8))
         }
     }
 }

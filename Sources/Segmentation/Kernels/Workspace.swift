@@ -5,7 +5,11 @@
 /// touches fresh pages only on its first step. Not thread-safe: one network
 /// evaluation at a time uses one workspace; kernels carve per-worker slices
 /// out of a single request.
-public final class Workspace {
+///
+/// `@unchecked Sendable` so that a pool (`Predictor`) can hand a workspace
+/// from one thread to another; it is always handed over whole, never used by
+/// two evaluations at once.
+public final class Workspace: @unchecked Sendable {
     private var storage: TensorStorage
 
     public init() {

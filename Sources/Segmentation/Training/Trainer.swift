@@ -140,9 +140,6 @@ public final class Trainer {
                                          transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed,
                                          startBatch: iteration)
         defer { loader.stop() }
-        let validationBatches = ValidationBatches(
-            dataset: validation, batchSize: c.validationMiniBatchSize, classCount: c.numClasses,
-            transform: ValidationTransform(cropSize: c.validationMiniBatchSize > 1 ? c.cropSize : nil))
         let workspace = Workspace()
         var gradients = parameters.zerosLikeTrainable()
         let iterationsPerEpoch = max(1, train.count / c.miniBatchSize)
@@ -180,13 +177,8 @@ public final class Trainer {
             let trainSeconds = seconds(clock.now - epochStart)
 
             // Validation over the whole set.
-            var matrix = ConfusionMatrix(classCount: c.numClasses)
-            for result in validationBatches {
-                let batch = try result.get()
-                let context = ForwardContext(mode: .inference, workspace: workspace)
-                let (output, _) = network.forward(batch.images, parameters: parameters, context: context)
-                matrix.add(predictions: argmaxClasses(output.logits), labels: batch.labels)
-            }
+            let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
+            let matrix = try Predictor(model: model).evaluate(validation, batchSize: c.validationMiniBatchSize, cropSize: c.cropSize)
             let summary = EpochSummary(
                 epoch: epoch, trainLoss: lossSum / Double(iterationsPerEpoch),
                 validationPixelAccuracy: matrix.pixelAccuracy, validationMeanIoU: matrix.meanIoU,
@@ -196,7 +188,6 @@ public final class Trainer {
             summaries.append(summary)
 
             // Artifacts, each written atomically.
-            let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
             if summary.validationMeanIoU > bestMeanIoU {
                 bestMeanIoU = summary.validationMeanIoU
                 try ModelDirectory.write(model, to: modelDirectory, hyperparameters: c.hyperparameters,

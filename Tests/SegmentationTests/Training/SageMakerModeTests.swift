@@ -6,8 +6,12 @@ import Testing
 /// subprocess (the binary `swift test` builds beside the test bundle).
 @Suite("SageMaker container mode", .serialized)
 struct SageMakerModeTests {
+    /// The `segment` built beside the test bundle (whatever the scratch path).
     static var segmentBinary: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("segment")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/release/segment")
     }
 

@@ -52,7 +52,8 @@ struct ConfusionMatrixTests {
         #expect(matrix.count(label: 1, prediction: 1) == 2 && matrix.labeledPixels == 5)
         #expect(matrix.pixelAccuracy == 0.8)
         // IoU0 = 2 / (3 + 2 − 2), IoU1 = 2 / (2 + 3 − 2), IoU2 = 0 (empty union counts 0)
-        #expect(matrix.classIoU == [2.0 / 3, 2.0 / 3, 0])
+        let expectedIoU: [Double] = [2.0 / 3, 2.0 / 3, 0]
+        #expect(matrix.classIoU == expectedIoU)
         #expect(abs(matrix.meanIoU - 4.0 / 9) < 1e-15)
         #expect(abs(matrix.meanIoUOfPresentClasses! - 2.0 / 3) < 1e-15)
     }

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Writes predictions to files as `segment predict` does (SPEC §8), one set
+/// per input named after its base name: `NAME.png` (class-id mask) or
+/// `NAME.rec` (the recordio-protobuf answer), and `NAME_overlay.png` when
+/// `overlay` is set. Every file is written atomically.
+public struct PredictionFiles: Sendable {
+    public var directory: URL
+    public var format: PredictionFormat
+    public var overlay: Bool
+    /// Legend names for the overlay, index = class id.
+    public var classNames: [String]
+
+    public init(directory: URL, format: PredictionFormat = .png, overlay: Bool = false, classNames: [String] = []) {
+        self.directory = directory
+        self.format = format
+        self.overlay = overlay
+        self.classNames = classNames
+    }
+
+    /// The base name used for an input file: its name without the extension.
+    public static func baseName(of input: URL) -> String { input.deletingPathExtension().lastPathComponent }
+
+    /// The files `write` makes for `name`.
+    public func outputs(forName name: String) -> [URL] {
+        var urls = [directory.appendingPathComponent("\(name).\(format.fileExtension)")]
+        if overlay { urls.append(directory.appendingPathComponent("\(name)_overlay.png")) }
+        return urls
+    }
+
+    /// Writes the answer (and the overlay) for `prediction` of `image`;
+    /// returns the files written.
+    @discardableResult
+    public func write(_ prediction: Prediction, of image: RGBImage, name: String) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let urls = outputs(forName: name)
+        try writeAtomically(format.encode(prediction), to: urls[0])
+        if overlay {
+            let picture = Overlay.render(image: image, mask: prediction.mask, classNames: classNames)
+            try writeAtomically(ImageCodec.encodePNG(rgb: picture), to: urls[1])
+        }
+        return urls
+    }
+
+    /// Checks a list of inputs before any work: two inputs with one base name,
+    /// or an output that would overwrite an input, are errors naming them.
+    public func checkInputs(_ inputs: [URL]) throws {
+        var seen: [String: URL] = [:]
+        let inputPaths = Set(inputs.map { $0.standardizedFileURL.path })
+        for input in inputs {
+            let name = Self.baseName(of: input)
+            if let other = seen[name] {
+                throw PredictionError.duplicateName(name: name, first: other.path, second: input.path)
+            }
+            seen[name] = input
+            for output in outputs(forName: name) where inputPaths.contains(output.standardizedFileURL.path) {
+                throw PredictionError.wouldOverwriteInput(output.path)
+            }
+        }
+    }
+}
+
+public enum PredictionError: Error, CustomStringConvertible, Equatable {
+    case duplicateName(name: String, first: String, second: String)
+    case wouldOverwriteInput(String)
+
+    public var description: String {
+        switch self {
+        case let .duplicateName(name, first, second):
+            return "\(first) and \(second) would both write outputs named \(name): predict them into different --output directories"
+        case .wouldOverwriteInput(let path):
+            return "writing \(path) would overwrite an input image: choose another --output directory"
+        }
+    }
+}
