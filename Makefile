@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make test   installs missing Debian packages, builds, runs the whole test suite
-#   make demo   (arrives with the demo issue)
+#   make demo   installs missing Debian packages, builds, and runs `segment demo`
+#               (synthetic data -> a ResNet-50 FCN trained from scratch -> mIOU,
+#               a saved model and prediction overlays in ./demo)
 # Everything else here is a helper for those two.
 
 SHELL := /bin/bash
@@ -11,7 +13,10 @@ SWIFT ?= swift
 # exercise real network shapes. @testable import works in release test builds.
 CONFIGURATION ?= release
 
-.PHONY: test deps build bench clean
+.PHONY: test demo deps build bench clean
+
+# Where `make demo` writes data/, model/ and predictions/.
+DEMO_OUTPUT ?= demo
 
 deps:
 	@missing=""; \
@@ -30,6 +35,10 @@ build: deps
 
 test: deps
 	$(SWIFT) test -c $(CONFIGURATION)
+
+demo: deps
+	$(SWIFT) build -c release --product segment
+	.build/release/segment demo --output $(DEMO_OUTPUT)
 
 bench: deps
 	$(SWIFT) run -c release segment bench conv
