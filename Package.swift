@@ -63,6 +63,11 @@ let package = Package(
                 "SegmentationServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The README's library example; ExampleTests builds and runs it.
+        .executableTarget(
+            name: "SegmentationExample",
+            dependencies: ["Segmentation"],
+            path: "Examples/QuickStart"),
         .target(
             name: "SegmentationTestSupport",
             dependencies: ["Segmentation"],

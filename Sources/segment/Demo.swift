@@ -59,7 +59,8 @@ struct Demo: ParsableCommand {
         print(String(format: "baseline (always '%@'): mIOU %.4f, pixel accuracy %.4f",
                      names[result.baselineClass], result.baseline.meanIoU, result.baseline.pixelAccuracy))
         for (id, iou) in result.validation.classIoU.enumerated() {
-            print(String(format: "  %-18@ IoU %.4f", names[id], iou))
+            let padded = names[id].padding(toLength: max(18, names[id].count), withPad: " ", startingAt: 0)
+            print("  \(padded) IoU \(String(format: "%.4f", iou))")
         }
         print("data:        \(demo.dataDirectory.path)")
         print("model:       \(demo.modelDirectory.path) (model.tar.gz, model_best.safetensors, metrics.jsonl, training-curves.png)")

@@ -24,7 +24,7 @@ public struct Demo: Sendable {
     /// minutes on 2 cores (see Docs/training.md, "Learning from scratch").
     public static let recipe: [String: String] = [
         "backbone": "resnet-50", "algorithm": "fcn", "use_pretrained_model": "False",
-        "crop_size": "64", "base_size": "96", "epochs": "12", "mini_batch_size": "8",
+        "crop_size": "64", "base_size": "96", "epochs": "10", "mini_batch_size": "8",
         "validation_mini_batch_size": "1", "optimizer": "adam", "learning_rate": "0.001",
         "lr_scheduler": "poly", "_logging_frequency": "10",
     ]

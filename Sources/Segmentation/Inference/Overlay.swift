@@ -19,8 +19,9 @@ public enum Overlay {
     /// Blends `mask` over `image` (which must have the same size) with
     /// `opacity`; pixels of `backgroundClass` stay untinted. The legend lists
     /// each class present with its colour, id and name (from `classNames`
-    /// when given), wrapping to as many rows as it needs; an image narrower
-    /// than 64 pixels gets a 64-pixel-wide picture so the legend stays legible.
+    /// when given), wrapping to as many rows as it needs. The picture is
+    /// widened (white on the right) when the image is narrower than 64 pixels
+    /// or than the longest legend entry, so the legend stays legible.
     public static func render(image: RGBImage, mask: ClassMask, classNames: [String] = [], backgroundClass: Int? = 0,
                               opacity: Float = 0.5) -> RGBImage {
         precondition(image.width == mask.width && image.height == mask.height,
@@ -34,7 +35,7 @@ public enum Overlay {
         let scale = 1, rowHeight = 14, padding = 4
         let entryWidths = labels.map { 10 + 4 + $0.count * 6 * scale + 12 }
         var rows = 1, cursor = padding
-        let width = max(image.width, 64)
+        let width = max(image.width, 64, (entryWidths.max() ?? 0) + 2 * padding)
         for w in entryWidths {
             if cursor + w > width && cursor > padding { rows += 1; cursor = padding }
             cursor += w

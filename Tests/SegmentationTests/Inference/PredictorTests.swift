@@ -124,7 +124,7 @@ struct PredictorTests {
         let written = try files.write(prediction, of: image, name: "street")
         #expect(written.map(\.lastPathComponent) == ["street.rec", "street_overlay.png"])
         let overlay = try ImageCodec.decodeImage(contentsOf: written[1])
-        #expect(overlay.width == 64 && overlay.height > 13)  // widened to fit the legend
+        #expect(overlay.width == 64 && overlay.height > 13)  // widened to the 64-pixel minimum
 
         #expect(throws: PredictionError.self) {
             try files.checkInputs([URL(fileURLWithPath: "/a/x.jpg"), URL(fileURLWithPath: "/b/x.png")])
@@ -140,7 +140,9 @@ struct PredictorTests {
         let image = RGBImage(width: 4, height: 2, pixels: [UInt8](repeating: 100, count: 24))
         let mask = ClassMask(width: 4, height: 2, values: [0, 1, 1, 15, 0, 0, 1, 1])
         let picture = Overlay.render(image: image, mask: mask, classNames: ["background", "cat"], opacity: 0.5)
-        #expect(picture.width == 64 && picture.height > 2)  // the legend needs at least 64 columns
+        // Widened to fit the longest legend entry, "0 background": a 10-pixel
+        // swatch, 4 of gap, 12 characters of 6, 12 after, 4 of padding each side.
+        #expect(picture.width == 10 + 4 + 72 + 12 + 8 && picture.height > 2)
         #expect(picture[x: 0, y: 0] == SIMD3(100, 100, 100))  // background stays untinted
         #expect(picture[x: 1, y: 0] == SIMD3(114, 50, 50))  // (100 + 128) / 2, (100 + 0) / 2
         #expect(picture[x: 3, y: 0] == SIMD3(146, 114, 114))  // class 15 is (192, 128, 128)
