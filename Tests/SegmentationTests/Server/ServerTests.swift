@@ -104,30 +104,32 @@ struct ServerTests {
         }
     }
 
-    /// `segment serve` as a real process: it reports its port, answers, and
-    /// its memory stays bounded: the resident size after 500 more requests is
-    /// within 64 MiB of the size after a warm-up (workspaces are reused,
-    /// request buffers freed). SIGTERM stops it with exit status 0.
+    /// `segment serve --sagemaker` as a real process: it loads the model from
+    /// /opt/ml/model under a fake root, listens on SAGEMAKER_BIND_TO_PORT,
+    /// answers, and its memory stays bounded: the resident size after 500
+    /// more requests is within 64 MiB of the size after a warm-up (workspaces
+    /// are reused, request buffers freed). SIGTERM stops it with status 0.
     @Test func servedProcessKeepsItsMemoryBoundedOver500Requests() async throws {
         let binary = SageMakerModeTests.segmentBinary
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "\(binary.path) was not built; run swift test -c release")
         let fixture = try DatasetFixture()
         defer { fixture.remove() }
-        try ModelDirectory.write(PredictorTests.model, to: fixture.url("model"), hyperparameters: [:], origin: "test")
+        let environment = SageMakerEnvironment(root: fixture.root)
+        try ModelDirectory.write(PredictorTests.model, to: environment.modelDirectory, hyperparameters: [:], origin: "test")
+        let port = try Self.freePort()
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--model", fixture.url("model").path, "--host", "127.0.0.1", "--port", "0"]
+        process.arguments = ["serve", "--sagemaker", "--sagemaker-root", fixture.root.path, "--host", "127.0.0.1"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SAGEMAKER_BIND_TO_PORT": String(port)]) { $1 }
         let errors = Pipe()
         process.standardError = errors
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var banner = ""
-        while !banner.contains("\n"), process.isRunning {
+        while !banner.contains("serving"), process.isRunning {
             banner += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
         }
-        let portText = try #require(banner.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression).map { banner[$0] },
-                                    "no port in: \(banner)")
-        let port = try #require(Int(portText.split(separator: ":")[1]))
+        #expect(banner.contains("127.0.0.1:\(port)") && banner.contains(environment.modelDirectory.path), "\(banner)")
 
         let (_, body) = try Self.jpeg(width: 40, height: 32, seed: 7)
         #expect(try await HTTP.request(port: port, method: "GET", path: "/ping").status == 200)
@@ -154,6 +156,21 @@ struct ServerTests {
         #expect(set.port == 9090 && set.maximumPayloadBytes == 6 << 20)
         #expect(throws: ServerError.self) { try base.applyingEnvironment(["SAGEMAKER_BIND_TO_PORT": "http"]) }
         #expect(throws: ServerError.self) { try base.applyingEnvironment(["SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"]) }
+    }
+
+    /// A port nobody listens on now (bound to 0, read back, closed).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw HTTP.Failure(description: "could not find a free port: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     func residentMiB(of pid: Int32) -> Int {
