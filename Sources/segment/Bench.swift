@@ -63,14 +63,7 @@ struct BenchModel: ParsableCommand {
         commandName: "model",
         abstract: "Time one inference forward, or with --train one whole training step (forward with aux head, loss, backward, SGD update).")
 
-    @Option(help: "fcn, psp or deeplab.")
-    var algorithm: SegmentationAlgorithm = .fcn
-
-    @Option(help: "resnet-50 or resnet-101.")
-    var backbone: ResNetDepth = .resnet50
-
-    @Option(help: "deep (GluonCV v1s, the default) or standard (torchvision).")
-    var stem: String = "deep"
+    @OptionGroup var network: BenchNetworkOptions
 
     @Option(help: "Square input side in pixels.")
     var crop = 240
@@ -78,33 +71,19 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Images per batch.")
     var batch = 2
 
-    @Option(name: .customLong("num-classes"), help: "Classes of the classifier.")
-    var numClasses = 21
-
     @Flag(help: "Time a training step instead of an inference forward.")
     var train = false
 
-    @Option(help: "Timed runs (the median is reported).")
-    var runs = 5
-
-    @Option(help: "Untimed warm-up runs.")
-    var warmup = 1
-
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var timing: BenchTimingOptions
 
     func validate() throws {
-        guard ResNetStem(rawValue: stem) != nil else { throw ValidationError("--stem must be deep or standard") }
-        guard runs >= 5 else { throw ValidationError("--runs must be at least 5") }
-        guard crop >= 32, batch >= 1, numClasses >= 2 else { throw ValidationError("--crop ≥ 32, --batch ≥ 1, --num-classes ≥ 2") }
+        guard crop >= 32, batch >= 1 else { throw ValidationError("--crop ≥ 32, --batch ≥ 1") }
     }
 
     func run() throws {
-        let configuration = NetworkConfiguration(
-            algorithm: algorithm, backbone: backbone, stem: ResNetStem(rawValue: stem)!, classCount: numClasses,
-            auxiliaryHead: true)
-        let result = ModelBenchmark.run(.init(configuration: configuration, crop: crop, batch: batch, training: train,
-                                              runs: runs, warmup: warmup))
+        let (runs, json) = (timing.runs, timing.json)
+        let result = ModelBenchmark.run(.init(configuration: network.configuration(auxiliaryHead: true), crop: crop, batch: batch,
+                                              training: train, runs: runs, warmup: timing.warmup))
         if json {
             try printJSON(result)
         } else {
@@ -120,6 +99,36 @@ struct BenchPredict: ParsableCommand {
         commandName: "predict",
         abstract: "Time per image of a prediction: inference forward, logits resized to the input, argmax (no decode or encode).")
 
+    @OptionGroup var network: BenchNetworkOptions
+
+    @Option(help: "Square image side in pixels.")
+    var size = 480
+
+    @Option(help: "Images per network evaluation (throughput); 1 gives the latency of one image.")
+    var batch = 1
+
+    @OptionGroup var timing: BenchTimingOptions
+
+    func validate() throws {
+        guard size >= 32, batch >= 1 else { throw ValidationError("--size ≥ 32, --batch ≥ 1") }
+    }
+
+    func run() throws {
+        let (runs, json) = (timing.runs, timing.json)
+        let result = PredictionBenchmark.run(configuration: network.configuration(auxiliaryHead: false), size: size, batch: batch,
+                                             runs: runs, warmup: timing.warmup)
+        if json {
+            try printJSON(result)
+        } else {
+            print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), \(size)×\(size), batch \(batch), \(result.workers) workers")
+            print(String(format: "median %.1f ms per image over %d runs   %.2f images/s   peak RSS %.0f MiB",
+                         result.median_ms, runs, result.images_per_s, result.peak_rss_mib))
+        }
+    }
+}
+
+/// The network a whole-model benchmark builds (randomly initialised).
+struct BenchNetworkOptions: ParsableArguments {
     @Option(help: "fcn, psp or deeplab.")
     var algorithm: SegmentationAlgorithm = .fcn
 
@@ -129,15 +138,22 @@ struct BenchPredict: ParsableCommand {
     @Option(help: "deep (GluonCV v1s, the default) or standard (torchvision).")
     var stem: String = "deep"
 
-    @Option(help: "Square image side in pixels.")
-    var size = 480
-
-    @Option(help: "Images per network evaluation (throughput); 1 gives the latency of one image.")
-    var batch = 1
-
     @Option(name: .customLong("num-classes"), help: "Classes of the classifier.")
     var numClasses = 21
 
+    func validate() throws {
+        guard ResNetStem(rawValue: stem) != nil else { throw ValidationError("--stem must be deep or standard") }
+        guard numClasses >= 2 else { throw ValidationError("--num-classes must be at least 2") }
+    }
+
+    func configuration(auxiliaryHead: Bool) -> NetworkConfiguration {
+        NetworkConfiguration(algorithm: algorithm, backbone: backbone, stem: ResNetStem(rawValue: stem)!, classCount: numClasses,
+                             auxiliaryHead: auxiliaryHead)
+    }
+}
+
+/// How a whole-model benchmark times and prints.
+struct BenchTimingOptions: ParsableArguments {
     @Option(help: "Timed runs (the median is reported).")
     var runs = 5
 
@@ -148,22 +164,8 @@ struct BenchPredict: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard ResNetStem(rawValue: stem) != nil else { throw ValidationError("--stem must be deep or standard") }
-        guard runs >= 5 else { throw ValidationError("--runs must be at least 5") }
-        guard size >= 32, batch >= 1, numClasses >= 2 else { throw ValidationError("--size ≥ 32, --batch ≥ 1, --num-classes ≥ 2") }
-    }
-
-    func run() throws {
-        let configuration = NetworkConfiguration(
-            algorithm: algorithm, backbone: backbone, stem: ResNetStem(rawValue: stem)!, classCount: numClasses, auxiliaryHead: false)
-        let result = PredictionBenchmark.run(configuration: configuration, size: size, batch: batch, runs: runs, warmup: warmup)
-        if json {
-            try printJSON(result)
-        } else {
-            print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), \(size)×\(size), batch \(batch), \(result.workers) workers")
-            print(String(format: "median %.1f ms per image over %d runs   %.2f images/s   peak RSS %.0f MiB",
-                         result.median_ms, runs, result.images_per_s, result.peak_rss_mib))
-        }
+        guard runs >= 5 else { throw ValidationError("--runs must be at least 5 (a median of fewer is noise)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup cannot be negative") }
     }
 }
 
