@@ -18,12 +18,20 @@ public struct InferenceServer: Sendable {
         /// Network evaluations at once. One evaluation already uses every
         /// core, so more than 1 adds memory, not throughput.
         public var workers: Int
+        /// Decoded images above this many pixels are refused with 413 before
+        /// the network runs: a small JPEG can hold a huge image, and a
+        /// ResNet-50 evaluation needs about 2.3 GB of memory per megapixel.
+        public var maximumPixels: Int
 
-        public init(host: String = "0.0.0.0", port: Int = 8080, maximumPayloadBytes: Int = 10 << 20, workers: Int = 1) {
+        public static let defaultMaximumPixels = 4_000_000
+
+        public init(host: String = "0.0.0.0", port: Int = 8080, maximumPayloadBytes: Int = 10 << 20, workers: Int = 1,
+                    maximumPixels: Int = defaultMaximumPixels) {
             self.host = host
             self.port = port
             self.maximumPayloadBytes = maximumPayloadBytes
             self.workers = workers
+            self.maximumPixels = maximumPixels
         }
 
         /// Applies SageMaker's `SAGEMAKER_BIND_TO_PORT` and
@@ -65,8 +73,9 @@ public struct InferenceServer: Sendable {
     }
 
     /// Answers one invocation: checks the content type (415), the accept
-    /// header (406) and the size (413), decodes the image (400), runs the
-    /// network and encodes the answer.
+    /// header (406) and the size (413), decodes the image (400; 413 above
+    /// `maximumPixels`), checks that a recordio answer fits in one record
+    /// (400, before the network runs), runs the network and encodes the answer.
     public func invoke(contentType: String?, accept: String?, body: Data) async -> Reply {
         func error(_ status: HTTPResponse.Status, _ message: String) -> Reply {
             Reply(status: status, contentType: "text/plain; charset=utf-8", body: Data((message + "\n").utf8))
@@ -81,15 +90,24 @@ public struct InferenceServer: Sendable {
                          "unsupported Accept '\(accept ?? "")': ask for image/png or \(ProbabilityRecord.contentType) (alias \(ProbabilityRecord.contentTypeAlias))")
         }
         guard body.count <= configuration.maximumPayloadBytes else { return tooLarge(body.count) }
-        let predictor = self.predictor
+        let (predictor, maximumPixels) = (self.predictor, configuration.maximumPixels)
         let result: Result<Data, any Error> = await queue.run {
             Result {
-                try format.encode(predictor.predict(imageData: body, name: "request body"))
+                let image = try ImageCodec.decodeImage(body, file: "request body", maximumPixels: maximumPixels)
+                if format == .recordIOProtobuf {
+                    try ProbabilityRecord.checkFits(classes: predictor.classCount, width: image.width, height: image.height)
+                }
+                return try format.encode(predictor.predict(image))
             }
         }
         switch result {
         case .success(let data): return Reply(status: .ok, contentType: format.rawValue, body: data)
-        case .failure(let failure as ImageError): return error(.badRequest, "cannot decode the image: \(failure)")
+        case .failure(let failure as ImageError):
+            if case let .tooLarge(_, width, height, limit) = failure {
+                return error(.contentTooLarge, "the image is \(width)×\(height) = \(width * height) pixels, above this server's limit of \(limit) (segment serve --max-pixels)")
+            }
+            return error(.badRequest, "cannot decode the image: \(failure)")
+        case .failure(let failure as RecordIOError): return error(.badRequest, "\(failure)")
         case .failure(let failure): return error(.internalServerError, "\(failure)")
         }
     }

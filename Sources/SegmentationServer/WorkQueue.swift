@@ -1,10 +1,12 @@
-import Dispatch
+import Foundation
 import Synchronization
 
 /// Runs blocking work on at most `workers` threads at once, outside Swift's
 /// cooperative pool (a network evaluation blocks its thread for a second or
-/// more; on the cooperative pool it would starve the event loops). Callers
-/// beyond `workers` wait, first in, first out; none is turned away.
+/// more; on the cooperative pool it would starve the event loops). Each job
+/// gets a thread of its own rather than one of Dispatch's global queue, whose
+/// width the library's parallel loops already use. Callers beyond `workers`
+/// wait, first in, first out; none is turned away.
 final class WorkQueue: Sendable {
     private struct State {
         var running = 0
@@ -29,7 +31,9 @@ final class WorkQueue: Sendable {
         await acquire()
         defer { release() }
         return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: work()) }
+            let thread = Thread { continuation.resume(returning: work()) }
+            thread.stackSize = 8 << 20
+            thread.start()
         }
     }
 

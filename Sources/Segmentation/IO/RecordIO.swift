@@ -68,6 +68,9 @@ public enum RecordIO {
                                               reason: "continuation flag \(flag) out of sequence")
             }
             offset = start + length + (4 - length % 4) % 4
+            guard offset <= bytes.count else {
+                throw RecordIOError.malformed(file: file, offset: start + length, reason: "the record's padding to 4 bytes is cut off")
+            }
         }
         guard pending == nil else {
             throw RecordIOError.malformed(file: file, offset: offset, reason: "a split record has no last part")

@@ -11,6 +11,19 @@ public enum ProbabilityRecord {
     public static let contentType = "application/x-recordio-protobuf"
     public static let contentTypeAlias = "application/x-protobuf"
 
+    /// Throws `RecordIOError.recordTooLarge` when the probabilities of a
+    /// `width` × `height` image over `classes` classes cannot fit in one
+    /// RecordIO record (29-bit length), so a caller can refuse before running
+    /// the network. Counts 4 bytes per value plus the message's framing.
+    public static func checkFits(classes: Int, width: Int, height: Int) throws {
+        let plane = width.multipliedReportingOverflow(by: height)
+        let values = classes.multipliedReportingOverflow(by: plane.partialValue)
+        let bytes = values.partialValue.multipliedReportingOverflow(by: 4)
+        guard !plane.overflow, !values.overflow, !bytes.overflow, bytes.partialValue + 256 <= RecordIO.maximumLength else {
+            throw RecordIOError.recordTooLarge(bytes: plane.overflow || values.overflow || bytes.overflow ? Int.max : bytes.partialValue + 256)
+        }
+    }
+
     /// The serialized record (RecordIO-framed) for [1, C, H, W] probabilities.
     public static func encode(probabilities: Tensor) throws -> Data {
         let s = probabilities.shape
@@ -43,10 +56,14 @@ public enum ProbabilityRecord {
                   dims.values.count == 4, dims.values.allSatisfy({ $0 > 0 }) else {
                 throw fail("features[\"shape\"] is missing or not four positive Int32 values")
             }
-            let shape = Shape(dims.values.map(Int.init))
-            guard shape.elementCount == values.values.count else {
-                throw fail("shape \(dims.values) needs \(shape.elementCount) values, target holds \(values.values.count)")
+            let (count, overflow) = dims.values.reduce((1, false)) { partial, dimension in
+                let product = partial.0.multipliedReportingOverflow(by: Int(dimension))
+                return (product.partialValue, partial.1 || product.overflow)
             }
+            guard !overflow, count == values.values.count else {
+                throw fail("shape \(dims.values) does not match the \(values.values.count) values of target")
+            }
+            let shape = Shape(dims.values.map(Int.init))
             return Tensor(shape: shape, scalars: values.values)
         }
     }

@@ -30,7 +30,8 @@ struct RecordIOTests {
 
     @Test func damagedFilesAreErrorsNamingTheFile() throws {
         let good = try RecordIO.frame(Data(repeating: 3, count: 10))
-        for length in [1, 7, 9, 17] {
+        // 18 bytes: 8 of header and 10 of payload, the 2 bytes of padding cut off.
+        for length in [1, 7, 9, 17, 18] {
             #expect { try RecordIO.records(in: good.prefix(length), file: "cut.rec") } throws: { error in
                 "\(error)".hasPrefix("cut.rec: not a valid RecordIO file")
             }
@@ -38,6 +39,27 @@ struct RecordIOTests {
         var badMagic = good
         badMagic[0] ^= 0xFF
         #expect { try RecordIO.records(in: badMagic, file: "magic.rec") } throws: { "\($0)".contains("magic word") }
+    }
+
+    /// Records written by the SageMaker SDK's record_pb2 and MXNet's writer
+    /// (Fixtures/generate_recordio_fixture.py) read back with their shapes
+    /// and values: our message definitions and framing agree with theirs.
+    @Test func readsRecordsWrittenByTheSageMakerSDKAndMXNet() throws {
+        let data = try Data(contentsOf: KernelFixtures.directory.appendingPathComponent("sdk_records.rec"))
+        let tensors = try ProbabilityRecord.decode(data, file: "sdk_records.rec")
+        #expect(tensors.map(\.shape) == [[1, 2, 3, 4], [1, 3, 1, 5]])
+        for (k, tensor) in tensors.enumerated() {
+            #expect(tensor.scalars == (0..<tensor.elementCount).map { Float($0 + 1) / 64 + Float(k) })
+        }
+        // Our encoding of the first tensor frames the same way (magic, length, padding).
+        let ours = try ProbabilityRecord.encode(probabilities: tensors[0])
+        #expect(ours.prefix(4) == data.prefix(4) && ours.count % 4 == 0)
+    }
+
+    @Test func recordsThatCannotFitAreRefusedBeforeTheNetworkRuns() throws {
+        try ProbabilityRecord.checkFits(classes: 21, width: 480, height: 480)
+        #expect(throws: RecordIOError.self) { try ProbabilityRecord.checkFits(classes: 21, width: 5000, height: 1300) }
+        #expect(throws: RecordIOError.self) { try ProbabilityRecord.checkFits(classes: 2, width: Int.max / 2, height: 3) }
     }
 
     @Test func probabilityRecordsRoundTripAndRejectWrongContent() throws {

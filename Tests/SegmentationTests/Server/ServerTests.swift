@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 @testable import Segmentation
-import SegmentationServer
+@testable import SegmentationServer
 import Testing
 
 /// `segment serve` on loopback: a real server on a free port, real HTTP/1.1
@@ -11,10 +11,10 @@ struct ServerTests {
     static let predictor = Predictor(model: PredictorTests.model)
 
     /// Runs `body` against a server started on a free loopback port, then stops it.
-    func withServer(maximumPayloadBytes: Int = 1 << 20, workers: Int = 1,
+    func withServer(maximumPayloadBytes: Int = 1 << 20, workers: Int = 1, maximumPixels: Int = 1_000_000,
                     _ body: (Int) async throws -> Void) async throws {
         let server = InferenceServer(predictor: Self.predictor, configuration: .init(
-            host: "127.0.0.1", port: 0, maximumPayloadBytes: maximumPayloadBytes, workers: workers))
+            host: "127.0.0.1", port: 0, maximumPayloadBytes: maximumPayloadBytes, workers: workers, maximumPixels: maximumPixels))
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var quiet = Logger(label: "test.serve")
         quiet.logLevel = .critical  // stopping the server by cancellation logs an error
@@ -65,7 +65,8 @@ struct ServerTests {
 
     @Test func errorStatuses() async throws {
         let (_, body) = try Self.jpeg(width: 16, height: 16, seed: 2)
-        try await withServer(maximumPayloadBytes: 4096) { port in
+        let (_, bigger) = try Self.jpeg(width: 24, height: 24, seed: 3)
+        try await withServer(maximumPayloadBytes: 4096, maximumPixels: 300) { port in
             let wrongType = try await HTTP.request(port: port, method: "POST", path: "/invocations",
                                                    headers: ["Content-Type": "text/csv"], body: body)
             #expect(wrongType.status == 415 && String(decoding: wrongType.body, as: UTF8.self).contains("image/jpeg"))
@@ -83,6 +84,15 @@ struct ServerTests {
             let large = try await HTTP.request(port: port, method: "POST", path: "/invocations",
                                                headers: ["Content-Type": "image/jpeg"], body: Data(repeating: 0xFF, count: 5000))
             #expect(large.status == 413 && String(decoding: large.body, as: UTF8.self).contains("SAGEMAKER_MAX_PAYLOAD_IN_MB"))
+            // The same body sent chunked, with no Content-Length to check up front.
+            let chunked = try await HTTP.request(port: port, method: "POST", path: "/invocations",
+                                                 headers: ["Content-Type": "image/jpeg"], body: Data(repeating: 0xFF, count: 5000),
+                                                 chunked: true)
+            #expect(chunked.status == 413)
+            // A small payload holding more pixels than the server takes (24×24 > 300).
+            let manyPixels = try await HTTP.request(port: port, method: "POST", path: "/invocations",
+                                                    headers: ["Content-Type": "image/jpeg"], body: bigger)
+            #expect(manyPixels.status == 413 && String(decoding: manyPixels.body, as: UTF8.self).contains("--max-pixels"))
             // The server still answers after all that.
             #expect(try await HTTP.request(port: port, method: "GET", path: "/ping").status == 200)
         }
@@ -126,7 +136,8 @@ struct ServerTests {
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var banner = ""
-        while !banner.contains("serving"), process.isRunning {
+        let deadline = Date().addingTimeInterval(60)
+        while !banner.contains("serving"), process.isRunning, Date() < deadline {
             banner += String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
         }
         #expect(banner.contains("127.0.0.1:\(port)") && banner.contains(environment.modelDirectory.path), "\(banner)")
@@ -147,6 +158,35 @@ struct ServerTests {
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
+    }
+
+    /// The queue never runs more than `workers` jobs at once, reaches that
+    /// many, and answers every caller.
+    @Test func workQueueBoundsConcurrencyAndAnswersEveryone() async {
+        final class Gauge: @unchecked Sendable {
+            let lock = NSLock()
+            var running = 0, highest = 0
+            func enter() { lock.withLock { running += 1; highest = max(highest, running) } }
+            func leave() { lock.withLock { running -= 1 } }
+        }
+        let gauge = Gauge()
+        let queue = WorkQueue(workers: 2)
+        let answers = await withTaskGroup(of: Int.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    await queue.run {
+                        gauge.enter()
+                        usleep(20_000)
+                        gauge.leave()
+                        return index
+                    }
+                }
+            }
+            return await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(answers.sorted() == Array(0..<12))
+        #expect(gauge.highest == 2)
+        #expect(queue.load.running == 0 && queue.load.waiting == 0)
     }
 
     @Test func sageMakerEnvironmentOverridesPortAndPayload() throws {
@@ -193,8 +233,10 @@ enum HTTP {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     static func request(port: Int, method: String, path: String, headers: [String: String] = [:],
-                        body: Data = Data()) async throws -> Reply {
-        try await concurrently(1) { _ in try send(port: port, method: method, path: path, headers: headers, body: body) }[0]
+                        body: Data = Data(), chunked: Bool = false) async throws -> Reply {
+        try await concurrently(1) { _ in
+            try send(port: port, method: method, path: path, headers: headers, body: body, chunked: chunked)
+        }[0]
     }
 
     /// Runs `count` calls of `body` on `threads` threads (default: one per call); results in call order.
@@ -224,7 +266,10 @@ enum HTTP {
         func all() throws -> [Reply] { try lock.withLock { try values.map { try $0!.get() } } }
     }
 
-    static func send(port: Int, method: String, path: String, headers: [String: String] = [:], body: Data = Data()) throws -> Reply {
+    /// One request; `chunked` sends the body with Transfer-Encoding: chunked
+    /// (1000-byte chunks) instead of a Content-Length.
+    static func send(port: Int, method: String, path: String, headers: [String: String] = [:], body: Data = Data(),
+                     chunked: Bool = false) throws -> Reply {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         defer { close(fd) }
@@ -236,9 +281,19 @@ enum HTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw Failure(description: "connect to port \(port): errno \(errno)") }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        head += chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        let request = Data((head + "\r\n").utf8) + body
+        var request = Data((head + "\r\n").utf8)
+        if chunked {
+            for start in stride(from: 0, to: body.count, by: 1000) {
+                let piece = body[(body.startIndex + start)..<(body.startIndex + min(start + 1000, body.count))]
+                request += Data((String(piece.count, radix: 16) + "\r\n").utf8) + piece + Data("\r\n".utf8)
+            }
+            request += Data("0\r\n\r\n".utf8)
+        } else {
+            request += body
+        }
         try request.withUnsafeBytes { raw in
             var sent = 0
             while sent < raw.count {
