@@ -43,6 +43,7 @@ struct Demo: ParsableCommand {
         demo.trainImages = trainImages
         demo.validationImages = validationImages
         if dataOnly {
+            try demo.prepareOutput()
             try demo.shapes.write(to: demo.dataDirectory, trainCount: trainImages, validationCount: validationImages)
             print("data: \(demo.dataDirectory.path) (\(trainImages) training, \(validationImages) validation images; classes: \(demo.shapes.classNames.joined(separator: ", ")))")
             return
@@ -54,7 +55,11 @@ struct Demo: ParsableCommand {
         let result = try demo.run(events: TrainingProgressPrinter().handle)
         let names = demo.shapes.classNames
         print("")
-        print(String(format: "validation mIOU %.4f, pixel accuracy %.4f (model_best, %d validation images)",
+        if let last = result.epochs.last {
+            print(String(format: "final validation mIOU %.4f, pixel accuracy %.4f (epoch %d)",
+                         last.validationMeanIoU, last.validationPixelAccuracy, last.epoch))
+        }
+        print(String(format: "best model (model_best, used for the predictions): mIOU %.4f, pixel accuracy %.4f on %d validation images",
                      result.validation.meanIoU, result.validation.pixelAccuracy, validationImages))
         print(String(format: "baseline (always '%@'): mIOU %.4f, pixel accuracy %.4f",
                      names[result.baselineClass], result.baseline.meanIoU, result.baseline.pixelAccuracy))

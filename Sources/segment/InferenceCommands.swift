@@ -41,12 +41,22 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let inputs = try expandImageArguments(images)
+        var failures: [String] = []
+        var inputs: [URL] = []
+        var missing = 0  // arguments that named no file or no image directory
+        for argument in images {
+            do {
+                inputs += try expandImageArguments([argument])
+            } catch {
+                missing += 1
+                failures.append(argument)
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            }
+        }
         let files = PredictionFiles(directory: URL(fileURLWithPath: output), format: PredictionFormat(contentType: accept)!,
                                     overlay: overlay)
         try files.checkInputs(inputs)
         let predictor = try Predictor(contentsOf: URL(fileURLWithPath: model))
-        var failures: [String] = []
         for (index, input) in inputs.enumerated() {
             do {
                 let image = try ImageCodec.decodeImage(contentsOf: input, maximumPixels: predictor.maximumPixels)
@@ -59,7 +69,7 @@ struct Predict: ParsableCommand {
             }
         }
         if !failures.isEmpty {
-            throw CommandFailure(description: "\(failures.count) of \(inputs.count) images failed: \(failures.joined(separator: ", "))")
+            throw CommandFailure(description: "\(failures.count) of \(inputs.count + missing) inputs failed: \(failures.joined(separator: ", "))")
         }
     }
 }
@@ -166,7 +176,7 @@ struct EvaluationReport: Encodable {
     let pixel_accuracy: Double
     let mIOU: Double
     let per_class_iou: [Double]
-    /// nil (JSON null) when no class occurs at all.
+    /// nil (written as JSON null, the key is always there) when no class occurs at all.
     let mIOU_present: Double?
 
     init(_ matrix: ConfusionMatrix) {
@@ -174,6 +184,16 @@ struct EvaluationReport: Encodable {
         mIOU = matrix.meanIoU
         per_class_iou = matrix.classIoU
         mIOU_present = matrix.meanIoUOfPresentClasses
+    }
+
+    enum CodingKeys: String, CodingKey { case pixel_accuracy, mIOU, per_class_iou, mIOU_present }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(pixel_accuracy, forKey: .pixel_accuracy)
+        try container.encode(mIOU, forKey: .mIOU)
+        try container.encode(per_class_iou, forKey: .per_class_iou)
+        try container.encode(mIOU_present, forKey: .mIOU_present)  // encode, not encodeIfPresent: null when nil
     }
 }
 
@@ -209,23 +229,33 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Network evaluations at once (each already uses every core).")
     var workers = 1
 
+    @Option(name: .customLong("max-pixels"),
+            help: "Refuse (413) decoded images above this many pixels; an evaluation needs about 2.3 GB per megapixel.")
+    var maxPixels = InferenceServer.Configuration.defaultMaximumPixels
+
     func validate() throws {
         guard (model != nil) != sagemaker else { throw ValidationError("give exactly one of --model or --sagemaker") }
         if sagemakerRoot != nil && !sagemaker { throw ValidationError("--sagemaker-root needs --sagemaker") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard maxPayloadMB > 0 else { throw ValidationError("--max-payload-mb must be positive") }
         guard workers > 0 else { throw ValidationError("--workers must be positive") }
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() async throws {
-        let location: URL
-        if sagemaker {
-            location = SageMakerEnvironment(root: URL(fileURLWithPath: sagemakerRoot ?? "/")).modelDirectory
-        } else {
-            location = URL(fileURLWithPath: model!)
+        guard sagemaker else { return try await serve(from: URL(fileURLWithPath: model!)) }
+        let environment = SageMakerEnvironment(root: URL(fileURLWithPath: sagemakerRoot ?? "/"))
+        do {
+            try await serve(from: environment.modelDirectory)
+        } catch {
+            environment.writeFailure("\(error)")
+            throw error
         }
+    }
+
+    private func serve(from location: URL) async throws {
         let configuration = try InferenceServer.Configuration(host: host, port: port, maximumPayloadBytes: maxPayloadMB << 20,
-                                                              workers: workers)
+                                                              workers: workers, maximumPixels: maxPixels)
             .applyingEnvironment(ProcessInfo.processInfo.environment)
         let predictor = try Predictor(contentsOf: location)
         let network = predictor.model.configuration

@@ -37,6 +37,21 @@ public struct Demo: Sendable {
     public var modelDirectory: URL { output.appendingPathComponent("model") }
     public var predictionsDirectory: URL { output.appendingPathComponent("predictions") }
 
+    /// Makes `output` ready for a run (see `run`); `--data-only` calls it alone.
+    public func prepareOutput() throws {
+        let manager = FileManager.default
+        let contents = (try? manager.contentsOfDirectory(atPath: output.path)) ?? []
+        if !contents.isEmpty {
+            guard contents.contains(Self.marker) else { throw DemoError.foreignOutput(output.path) }
+            for directory in [dataDirectory, modelDirectory, predictionsDirectory] where manager.fileExists(atPath: directory.path) {
+                try manager.removeItem(at: directory)
+            }
+        }
+        try manager.createDirectory(at: output, withIntermediateDirectories: true)
+        try writeAtomically(Data("written by segment demo; a rerun replaces data/, model/ and predictions/\n".utf8),
+                            to: output.appendingPathComponent(Self.marker))
+    }
+
     public struct Result: Sendable {
         public var epochs: [EpochSummary]
         /// The best model (model_best) scored on the validation channel.
@@ -48,9 +63,18 @@ public struct Demo: Sendable {
         public var seconds: Double
     }
 
+    /// Marks `output` as the demo's, so a rerun may replace what it wrote.
+    static let marker = ".segment-demo"
+
     /// Runs every step; `events` gets the trainer's events and notes of each step.
+    ///
+    /// A rerun into the same `output` first removes the data, model and
+    /// predictions of the earlier run (so no stale file is trained on or left
+    /// beside the new ones). An `output` that exists, is not empty and was not
+    /// written by the demo is refused rather than written into.
     public func run(events: (TrainingEvent) throws -> Void = { _ in }) throws -> Result {
         let clock = ContinuousClock(), start = clock.now
+        try prepareOutput()
         try events(.note("writing \(trainImages) training and \(validationImages) validation images of \(shapes.classCount) classes (\(shapes.classNames.joined(separator: ", "))) to \(dataDirectory.path)"))
         try shapes.write(to: dataDirectory, trainCount: trainImages, validationCount: validationImages)
 
@@ -93,5 +117,16 @@ public struct Demo: Sendable {
         return Result(epochs: epochs, validation: matrix, baseline: baseline, baselineClass: baselineClass,
                       predictionFiles: written,
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+}
+
+public enum DemoError: Error, CustomStringConvertible, Equatable {
+    case foreignOutput(String)
+
+    public var description: String {
+        switch self {
+        case .foreignOutput(let path):
+            return "\(path) already holds files that segment demo did not write: choose an empty or new --output directory"
+        }
     }
 }

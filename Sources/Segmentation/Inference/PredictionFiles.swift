@@ -42,19 +42,21 @@ public struct PredictionFiles: Sendable {
         return urls
     }
 
-    /// Checks a list of inputs before any work: two inputs with one base name,
-    /// or an output that would overwrite an input, are errors naming them.
+    /// Checks a list of inputs before any work: two inputs whose outputs
+    /// would have one name (`x.jpg` and `x.png`; or `a.jpg` and
+    /// `a_overlay.jpg` with overlays), or an output that would overwrite an
+    /// input, are errors naming them.
     public func checkInputs(_ inputs: [URL]) throws {
-        var seen: [String: URL] = [:]
+        var writer: [String: URL] = [:]  // output path → the input writing it
         let inputPaths = Set(inputs.map { $0.standardizedFileURL.path })
         for input in inputs {
-            let name = Self.baseName(of: input)
-            if let other = seen[name] {
-                throw PredictionError.duplicateName(name: name, first: other.path, second: input.path)
-            }
-            seen[name] = input
-            for output in outputs(forName: name) where inputPaths.contains(output.standardizedFileURL.path) {
-                throw PredictionError.wouldOverwriteInput(output.path)
+            for output in outputs(forName: Self.baseName(of: input)) {
+                let path = output.standardizedFileURL.path
+                if let other = writer[path] {
+                    throw PredictionError.duplicateName(name: output.lastPathComponent, first: other.path, second: input.path)
+                }
+                writer[path] = input
+                if inputPaths.contains(path) { throw PredictionError.wouldOverwriteInput(output.path) }
             }
         }
     }
@@ -67,7 +69,7 @@ public enum PredictionError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .duplicateName(name, first, second):
-            return "\(first) and \(second) would both write outputs named \(name): predict them into different --output directories"
+            return "\(first) and \(second) would both write \(name): predict them into different --output directories"
         case .wouldOverwriteInput(let path):
             return "writing \(path) would overwrite an input image: choose another --output directory"
         }

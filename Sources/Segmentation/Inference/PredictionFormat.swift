@@ -17,16 +17,28 @@ public enum PredictionFormat: String, Sendable, CaseIterable {
     }
 
     /// The format an HTTP `Accept` header asks for: the first media range we
-    /// can serve, in the order given (q-values are not ranked). No header, an
-    /// empty one, `*/*` or `image/*` → PNG. nil: nothing acceptable (406).
+    /// can serve, in the order given (positive q-values are not ranked; a
+    /// range with q=0 is refused, as HTTP says). No header, an empty one,
+    /// `*/*` or `image/*` → PNG; `application/*` → recordio-protobuf.
+    /// nil: nothing acceptable (406).
     public init?(accept: String?) {
         guard let accept, !accept.trimmingCharacters(in: .whitespaces).isEmpty else { self = .png; return }
-        for range in accept.split(separator: ",") {
-            let type = mediaType(String(range))
-            if type == "*/*" || type == "image/*" { self = .png; return }
-            if let format = PredictionFormat(contentType: type) { self = format; return }
+        for range in accept.split(separator: ",").map(String.init) where !Self.refused(range) {
+            switch mediaType(range) {
+            case "*/*", "image/*": self = .png; return
+            case "application/*": self = .recordIOProtobuf; return
+            default: if let format = PredictionFormat(contentType: range) { self = format; return }
+            }
         }
         return nil
+    }
+
+    /// True for a media range with a zero quality (`image/png;q=0`).
+    static func refused(_ range: String) -> Bool {
+        range.split(separator: ";").dropFirst().contains { parameter in
+            let parts = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return parts.count == 2 && parts[0].lowercased() == "q" && (Double(parts[1]) ?? 1) == 0
+        }
     }
 
     /// The file extension of a written answer.

@@ -31,11 +31,19 @@ public final class Predictor: Sendable {
     public let model: SegmentationModel
     /// Images above this many pixels are refused before decoding.
     public let maximumPixels: Int
-    private let workspaces = Mutex<[Workspace]>([])
+    private let workspaces = Mutex<[PooledWorkspace]>([])
 
     public init(model: SegmentationModel, maximumPixels: Int = ImageCodec.defaultMaximumPixels) {
         self.model = model
         self.maximumPixels = maximumPixels
+    }
+
+    /// A predictor whose pool starts with `workspace` (the trainer lends its
+    /// own for validation, so scoring touches no new scratch memory). The
+    /// caller must not use `workspace` while the predictor may.
+    convenience init(model: SegmentationModel, lending workspace: Workspace) {
+        self.init(model: model)
+        workspaces.withLock { $0.append(PooledWorkspace(workspace: workspace)) }
     }
 
     /// Loads a model directory or `model.tar.gz` (the best weights).
@@ -75,11 +83,18 @@ public final class Predictor: Sendable {
 
     /// Logits [N, C, H, W] of a normalized batch, resized to the input size.
     public func network(_ images: Tensor) -> Tensor {
-        let workspace = workspaces.withLock { $0.popLast() } ?? Workspace()
-        defer { workspaces.withLock { $0.append(workspace) } }
-        let context = ForwardContext(mode: .inference, workspace: workspace)
+        let pooled = workspaces.withLock { $0.popLast() } ?? PooledWorkspace(workspace: Workspace())
+        defer { workspaces.withLock { $0.append(pooled) } }
+        let context = ForwardContext(mode: .inference, workspace: pooled.workspace)
         return model.network.forward(images, parameters: model.parameters, context: context).0.logits
     }
+}
+
+/// A workspace in the predictor's pool. `Workspace` is not thread-safe and
+/// stays non-Sendable; the pool hands each one to a single evaluation at a
+/// time and takes it back whole, so moving it between threads is safe.
+private struct PooledWorkspace: @unchecked Sendable {
+    let workspace: Workspace
 }
 
 /// Per-pixel softmax over the class axis of [N, C, H, W] scores.

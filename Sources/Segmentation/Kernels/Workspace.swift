@@ -5,11 +5,7 @@
 /// touches fresh pages only on its first step. Not thread-safe: one network
 /// evaluation at a time uses one workspace; kernels carve per-worker slices
 /// out of a single request.
-///
-/// `@unchecked Sendable` so that a pool (`Predictor`) can hand a workspace
-/// from one thread to another; it is always handed over whole, never used by
-/// two evaluations at once.
-public final class Workspace: @unchecked Sendable {
+public final class Workspace {
     private var storage: TensorStorage
 
     public init() {

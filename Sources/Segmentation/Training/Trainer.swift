@@ -178,7 +178,8 @@ public final class Trainer {
 
             // Validation over the whole set.
             let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
-            let matrix = try Predictor(model: model).evaluate(validation, batchSize: c.validationMiniBatchSize, cropSize: c.cropSize)
+            let matrix = try Predictor(model: model, lending: workspace)
+                .evaluate(validation, batchSize: c.validationMiniBatchSize, cropSize: c.cropSize)
             let summary = EpochSummary(
                 epoch: epoch, trainLoss: lossSum / Double(iterationsPerEpoch),
                 validationPixelAccuracy: matrix.pixelAccuracy, validationMeanIoU: matrix.meanIoU,

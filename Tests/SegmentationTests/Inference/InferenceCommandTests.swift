@@ -24,8 +24,10 @@ struct InferenceCommandTests {
         }
         try fixture.write(Data("not a jpeg".utf8), to: "in/broken.jpg")
 
-        let png = try segment(["predict", "--model", model.path, "--output", fixture.url("png").path, "--overlay", fixture.url("in").path])
-        #expect(png.status != 0 && png.stderr.contains("broken.jpg") && png.stderr.contains("1 of 3 images failed"))
+        let png = try segment(["predict", "--model", model.path, "--output", fixture.url("png").path, "--overlay", fixture.url("in").path,
+                               fixture.url("missing.jpg").path])
+        #expect(png.status != 0 && png.stderr.contains("broken.jpg") && png.stderr.contains("missing.jpg: no such file")
+                && png.stderr.contains("2 of 4 inputs failed"), "\(png.stderr)")
         let rec = try segment(["predict", "--model", model.path, "--accept", "application/x-protobuf", "--output", fixture.url("rec").path,
                                fixture.url("in/a.jpg").path, fixture.url("in/b.jpg").path])
         #expect(rec.status == 0, "\(rec.stderr)")

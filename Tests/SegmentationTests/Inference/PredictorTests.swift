@@ -126,8 +126,13 @@ struct PredictorTests {
         let overlay = try ImageCodec.decodeImage(contentsOf: written[1])
         #expect(overlay.width == 64 && overlay.height > 13)  // widened to the 64-pixel minimum
 
-        #expect(throws: PredictionError.self) {
+        #expect(throws: PredictionError.duplicateName(name: "x.rec", first: "/a/x.jpg", second: "/b/x.png")) {
             try files.checkInputs([URL(fileURLWithPath: "/a/x.jpg"), URL(fileURLWithPath: "/b/x.png")])
+        }
+        // Masks and overlays: a.jpg writes a_overlay.png, and so does a_overlay.jpg (its mask).
+        let masks = PredictionFiles(directory: fixture.url("out"), format: .png, overlay: true)
+        #expect(throws: PredictionError.duplicateName(name: "a_overlay.png", first: "/in/a.jpg", second: "/in/a_overlay.jpg")) {
+            try masks.checkInputs([URL(fileURLWithPath: "/in/a.jpg"), URL(fileURLWithPath: "/in/a_overlay.jpg")])
         }
         let inPlace = PredictionFiles(directory: URL(fileURLWithPath: "/data"), format: .png)
         #expect(throws: PredictionError.wouldOverwriteInput("/data/x.png")) {
@@ -160,7 +165,8 @@ struct PredictorTests {
         (nil, PredictionFormat.png), ("", .png), ("*/*", .png), ("image/*", .png), ("image/png", .png),
         ("Image/PNG; q=0.5", .png), ("application/x-recordio-protobuf", .recordIOProtobuf),
         ("application/x-protobuf", .recordIOProtobuf), ("text/html, application/x-protobuf;q=0.9", .recordIOProtobuf),
-        ("application/json", nil), ("text/csv, image/jpeg", nil),
+        ("application/json", nil), ("text/csv, image/jpeg", nil), ("application/*", .recordIOProtobuf),
+        ("image/png;q=0", nil), ("image/png; q=0.0, application/x-protobuf", .recordIOProtobuf),
     ] as [(String?, PredictionFormat?)])
     func acceptHeaders(_ accept: String?, _ expected: PredictionFormat?) {
         #expect(PredictionFormat(accept: accept) == expected)
