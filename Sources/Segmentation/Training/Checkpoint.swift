@@ -31,17 +31,14 @@ struct Checkpoint {
         var hyperparameters: [String: String]
     }
 
+    /// What `read` returns: the saved scalars (`metadata`) and tensors.
     struct State {
         var file: String
+        var metadata: Metadata
         var parameters: [String: Tensor]
-        var optimizerStep: Int
         var optimizerFirst: ParameterStore
         var optimizerSecond: ParameterStore
         var optimizerThird: ParameterStore
-        var summaries: [EpochSummary]
-        var bestMeanIoU: Double
-        var iteration: Int
-        var stopper: EarlyStopping
     }
 
     func write(to directory: URL, configuration: TrainingConfiguration) throws {
@@ -82,8 +79,7 @@ struct Checkpoint {
         try first.load(section("optimizer.1/"), file: url.path)
         try second.load(section("optimizer.2/"), file: url.path)
         try third.load(section("optimizer.3/"), file: url.path)
-        return State(file: url.path, parameters: section("parameters/"), optimizerStep: metadata.optimizerStep,
-                     optimizerFirst: first, optimizerSecond: second, optimizerThird: third, summaries: metadata.summaries,
-                     bestMeanIoU: metadata.bestMeanIoU, iteration: metadata.iteration, stopper: metadata.stopper)
+        return State(file: url.path, metadata: metadata, parameters: section("parameters/"),
+                     optimizerFirst: first, optimizerSecond: second, optimizerThird: third)
     }
 }

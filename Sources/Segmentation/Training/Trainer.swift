@@ -127,13 +127,13 @@ public final class Trainer {
         var firstEpoch = 0
         if resume, let checkpointDirectory, let state = try Checkpoint.read(from: checkpointDirectory, configuration: c, optimizer: optimizer) {
             try parameters.load(state.parameters, file: state.file)
-            optimizer.restore(step: state.optimizerStep, first: state.optimizerFirst, second: state.optimizerSecond,
+            optimizer.restore(step: state.metadata.optimizerStep, first: state.optimizerFirst, second: state.optimizerSecond,
                               third: state.optimizerThird)
-            summaries = state.summaries
-            bestMeanIoU = state.bestMeanIoU
-            iteration = state.iteration
-            stopper = state.stopper
-            firstEpoch = state.summaries.count
+            summaries = state.metadata.summaries
+            bestMeanIoU = state.metadata.bestMeanIoU
+            iteration = state.metadata.iteration
+            stopper = state.metadata.stopper
+            firstEpoch = summaries.count
             try events(.note("resuming from \(state.file) after epoch \(firstEpoch - 1) (iteration \(iteration))"))
         }
         let loader = TrainingBatchLoader(dataset: train, batchSize: c.miniBatchSize, classCount: c.numClasses,
