@@ -15,14 +15,17 @@ public enum AugmentedManifest {
     public static func read(_ url: URL, attributeNames: [String]? = nil, s3Root: URL? = nil) throws
         -> [SegmentationSample]
     {
-        let text: String
+        try parseNumbered(text(of: url), manifest: url, attributeNames: attributeNames, s3Root: s3Root).map(\.sample)
+    }
+
+    /// The manifest's text; a file that cannot be read is an error naming it.
+    static func text(of url: URL) throws -> String {
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            return try String(contentsOf: url, encoding: .utf8)
         } catch {
             throw DatasetError.malformedManifestLine(
                 file: url.path, line: 0, reason: "cannot read the manifest (\(error.localizedDescription))")
         }
-        return try parseNumbered(text, manifest: url, attributeNames: attributeNames, s3Root: s3Root).map(\.sample)
     }
 
     /// Parses manifest `text`; `manifest` names it in errors and anchors relative paths.
@@ -106,13 +109,7 @@ extension ChannelDataset {
     public init(manifest: URL, attributeNames: [String]? = nil, s3Root: URL? = nil, labelMap: LabelMap = .identity)
         throws
     {
-        let text: String
-        do {
-            text = try String(contentsOf: manifest, encoding: .utf8)
-        } catch {
-            throw DatasetError.malformedManifestLine(
-                file: manifest.path, line: 0, reason: "cannot read the manifest (\(error.localizedDescription))")
-        }
+        let text = try AugmentedManifest.text(of: manifest)
         let numbered = try AugmentedManifest.parseNumbered(
             text, manifest: manifest, attributeNames: attributeNames, s3Root: s3Root)
         for (sample, line) in numbered {
