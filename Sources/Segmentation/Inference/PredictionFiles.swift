@@ -34,9 +34,16 @@ public struct PredictionFiles: Sendable {
     public func write(_ prediction: Prediction, of image: RGBImage, name: String) throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let urls = outputs(forName: name)
-        try writeAtomically(format.encode(prediction), to: urls[0])
+        // The argmax runs at most once, shared by the mask PNG and the overlay.
+        var mask: ClassMask?
+        if format == .png {
+            mask = prediction.mask
+            try writeAtomically(ImageCodec.encodePNG(mask: mask!), to: urls[0])
+        } else {
+            try writeAtomically(format.encode(prediction), to: urls[0])
+        }
         if overlay {
-            let picture = Overlay.render(image: image, mask: prediction.mask, classNames: classNames)
+            let picture = Overlay.render(image: image, mask: mask ?? prediction.mask, classNames: classNames)
             try writeAtomically(ImageCodec.encodePNG(rgb: picture), to: urls[1])
         }
         return urls
