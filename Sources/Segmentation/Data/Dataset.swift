@@ -41,8 +41,8 @@ public struct ChannelListing: Sendable, Equatable {
     /// Lists `imageDirectory` and `annotationDirectory` and pairs them by base
     /// name; hidden files and subdirectories are skipped.
     public static func scan(imageDirectory: URL, annotationDirectory: URL) throws -> ChannelListing {
-        let (images, ignoredImages) = try listFiles(in: imageDirectory, extensions: ["jpg", "jpeg", "png"])
-        let (annotations, ignoredAnnotations) = try listFiles(in: annotationDirectory, extensions: ["png"])
+        let (images, ignoredImages) = try listFiles(in: imageDirectory, extensions: ImageFiles.imageExtensions)
+        let (annotations, ignoredAnnotations) = try listFiles(in: annotationDirectory, extensions: ImageFiles.annotationExtensions)
         let samples = images.keys.sorted().compactMap { name in
             annotations[name].map { SegmentationSample(image: images[name]!, annotation: $0, name: name) }
         }
@@ -53,14 +53,14 @@ public struct ChannelListing: Sendable, Equatable {
             ignoredFiles: ignoredImages + ignoredAnnotations)
     }
 
-    /// Base name → file for the files with one of `extensions` (any case).
+    /// Base name → file for the files with one of `extensions` (any case);
+    /// symbolic links are followed.
     private static func listFiles(in directory: URL, extensions: Set<String>) throws
         -> (files: [String: URL], ignored: [String])
     {
         let urls: [URL]
         do {
-            urls = try FileManager.default.contentsOfDirectory(
-                at: directory, includingPropertiesForKeys: [.isDirectoryKey], options: [.skipsHiddenFiles])
+            urls = try ImageFiles.files(in: directory)
         } catch {
             throw DatasetError.missingChannelDirectory(
                 directory: directory.path, dataDirectory: directory.deletingLastPathComponent().path)
@@ -68,9 +68,8 @@ public struct ChannelListing: Sendable, Equatable {
         var files: [String: URL] = [:]
         var ignored: [String] = []
         var duplicates: Set<String> = []
-        for url in urls.sorted(by: { $0.lastPathComponent < $1.lastPathComponent }) {
-            if (try? url.resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory == true { continue }
-            guard extensions.contains(url.pathExtension.lowercased()) else {
+        for url in urls {
+            guard ImageFiles.hasExtension(url, in: extensions) else {
                 ignored.append(url.path)
                 continue
             }
@@ -110,7 +109,7 @@ public struct ChannelDataset: Sendable {
     public init(dataDirectory: URL, split: DatasetSplit) throws {
         let imageDirectory = dataDirectory.appendingPathComponent(split.imageDirectory, isDirectory: true)
         let annotationDirectory = dataDirectory.appendingPathComponent(split.annotationDirectory, isDirectory: true)
-        for directory in [imageDirectory, annotationDirectory] where !Self.isDirectory(directory) {
+        for directory in [imageDirectory, annotationDirectory] where !ImageFiles.isDirectory(directory) {
             throw DatasetError.missingChannelDirectory(directory: directory.path, dataDirectory: dataDirectory.path)
         }
         let listing = try ChannelListing.scan(imageDirectory: imageDirectory, annotationDirectory: annotationDirectory)
@@ -129,11 +128,6 @@ public struct ChannelDataset: Sendable {
         let url = dataDirectory.appendingPathComponent(split.labelMapPath)
         guard FileManager.default.fileExists(atPath: url.path) else { return .identity }
         return try LabelMap.load(contentsOf: url)
-    }
-
-    static func isDirectory(_ url: URL) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     /// Decodes sample `index`: the RGB image and its class ids (row-major,

@@ -31,7 +31,7 @@ public struct DatasetInspection: Sendable {
                 let imageDirectory = directory.appendingPathComponent(split.imageDirectory, isDirectory: true)
                 let annotationDirectory = directory.appendingPathComponent(split.annotationDirectory, isDirectory: true)
                 var channel = InspectionReport.Channel(name: split.rawValue)
-                let missing = [imageDirectory, annotationDirectory].filter { !ChannelDataset.isDirectory($0) }
+                let missing = [imageDirectory, annotationDirectory].filter { !ImageFiles.isDirectory($0) }
                 if let first = missing.first {
                     channel.problems.append(DatasetError.missingChannelDirectory(
                         directory: first.path, dataDirectory: directory.path).description)
