@@ -30,6 +30,32 @@ public enum ModelDirectory {
             case formatVersion = "format_version", network, normalization
             case cropSize = "crop_size", origin
         }
+
+        /// Throws, naming the key, what no network or predictor can use.
+        func validate() throws {
+            guard formatVersion >= 1 else {
+                throw NetworkConfiguration.InvalidConfiguration(key: "format_version", value: "\(formatVersion)", expected: "1 or more")
+            }
+            do {
+                try network.validate()
+            } catch var error as NetworkConfiguration.InvalidConfiguration {
+                error.key = "network." + error.key
+                throw error
+            }
+            for (key, values) in [("mean", normalization.mean), ("std", normalization.std)] {
+                guard values.count == 3, values.allSatisfy(\.isFinite) else {
+                    throw NetworkConfiguration.InvalidConfiguration(
+                        key: "normalization.\(key)", value: "\(values)", expected: "three finite numbers (R, G, B)")
+                }
+            }
+            guard normalization.std.allSatisfy({ $0 > 0 }) else {
+                throw NetworkConfiguration.InvalidConfiguration(
+                    key: "normalization.std", value: "\(normalization.std)", expected: "three numbers above 0 (pixels are divided by them)")
+            }
+            if let cropSize, cropSize < 1 {
+                throw NetworkConfiguration.InvalidConfiguration(key: "crop_size", value: "\(cropSize)", expected: "a positive integer")
+            }
+        }
     }
 
     /// Writes model.json, hyperparams.json and model_best.safetensors into `directory` (created if needed).
@@ -87,19 +113,56 @@ public enum ModelDirectory {
         return try assemble(description, weights: weights, file: url.path)
     }
 
+    /// Decodes and checks model.json: every key a network, a normalization
+    /// and a predictor need, each error naming `file` and the key.
     static func decodeDescription(_ data: Data, file: String) throws -> ModelDescription {
+        func fail(_ reason: String) -> WeightFileError { .malformed(file: file, reason: reason) }
+        guard !data.isEmpty else { throw fail("the file is empty; a model directory's model.json describes the network") }
+        guard let object = try? JSONSerialization.jsonObject(with: data) else { throw fail("not valid JSON") }
+        guard let dictionary = object as? [String: Any] else { throw fail("expected a JSON object, found \(type(of: object))") }
+        // The version first: a newer file should say "upgrade", not name a key it moved.
+        if let version = dictionary[ModelDescription.CodingKeys.formatVersion.rawValue] as? Int,
+           version > ModelDescription.currentFormatVersion
+        {
+            throw fail("format_version \(version) is newer than this tool understands "
+                       + "(\(ModelDescription.currentFormatVersion)); upgrade segment")
+        }
         let description: ModelDescription
         do {
             description = try JSONDecoder().decode(ModelDescription.self, from: data)
-        } catch {
-            throw WeightFileError.malformed(file: file, reason: "\(error)")
+        } catch let error as DecodingError {
+            throw fail(Self.explain(error))
         }
-        guard description.formatVersion <= ModelDescription.currentFormatVersion else {
-            throw WeightFileError.malformed(
-                file: file,
-                reason: "format_version \(description.formatVersion) is newer than this tool understands (\(ModelDescription.currentFormatVersion)); upgrade segment")
+        do {
+            try description.validate()
+        } catch let error as NetworkConfiguration.InvalidConfiguration {
+            throw fail("key '\(error.key)' = \(error.value): expected \(error.expected)")
         }
         return description
+    }
+
+    /// A decoding error as "key 'network.algorithm': …" for people.
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
+        let choices: [String: [String]] = [
+            "algorithm": SegmentationAlgorithm.allCases.map(\.rawValue), "backbone": ResNetDepth.allCases.map(\.rawValue),
+            "stem": ResNetStem.allCases.map(\.rawValue),
+        ]
+        switch error {
+        case let .keyNotFound(key, context):
+            return "missing key '\(path(context.codingPath + [key]))'"
+        case let .typeMismatch(type, context):
+            return "key '\(path(context.codingPath))': expected \(type == Int.self ? "an integer" : "a value of type \(type)")"
+        case let .valueNotFound(_, context):
+            return "key '\(path(context.codingPath))' is null"
+        case let .dataCorrupted(context):
+            if let last = context.codingPath.last?.stringValue, let valid = choices[last] {
+                return "key '\(path(context.codingPath))': expected one of \(valid.joined(separator: ", "))"
+            }
+            return "key '\(path(context.codingPath))': \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
     }
 
     static func assemble(_ description: ModelDescription, weights: SafeTensorsFile, file: String) throws -> SegmentationModel {
@@ -117,7 +180,7 @@ public enum ModelDirectory {
             throw WeightFileError.unreadable(
                 file: descriptionURL.path, reason: "no model.json: is \(directory.path) a model directory written by segment train or segment import?")
         }
-        let description = try decodeDescription(try Data(contentsOf: descriptionURL), file: descriptionURL.path)
+        let description = try decodeDescription(try WeightFileError.contents(of: descriptionURL), file: descriptionURL.path)
         var weightsURL = directory.appendingPathComponent(bestWeightsFile)
         if !FileManager.default.fileExists(atPath: weightsURL.path) {
             weightsURL = directory.appendingPathComponent(lastWeightsFile)

@@ -32,6 +32,11 @@ public enum ModelImporter {
     ) throws -> (model: SegmentationModel, source: WeightSource, format: WeightFile.Format) {
         let contents = try WeightFile.read(contentsOf: url)
         let configuration = try NetworkConfiguration.infer(from: contents.tensors, file: url.path)
+        do {
+            try configuration.validate()
+        } catch let error as NetworkConfiguration.InvalidConfiguration {
+            throw WeightFileError.malformed(file: url.path, reason: "the classifier gives \(error)")
+        }
         if let algorithm = expectation.algorithm, algorithm != configuration.algorithm {
             throw ImportError.mismatch(file: url.path, option: "--algorithm", expected: algorithm.rawValue,
                                        found: "a \(configuration.algorithm.rawValue) head")

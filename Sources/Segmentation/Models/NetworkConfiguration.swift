@@ -29,3 +29,28 @@ public struct NetworkConfiguration: Sendable, Codable, Hashable {
         case auxiliaryHead = "aux"
     }
 }
+
+extension NetworkConfiguration {
+    /// Class counts a model may have: at least two, and ids that fit an
+    /// 8-bit mask beside the ignore label 255.
+    public static let validClassCounts = 2...255
+
+    /// A configuration no network can be built from.
+    public struct InvalidConfiguration: Error, CustomStringConvertible, Equatable {
+        /// The model.json key, e.g. `num_classes`.
+        public var key: String
+        public var value: String
+        public var expected: String
+
+        public var description: String { "\(key) = \(value): expected \(expected)" }
+    }
+
+    /// Throws when a network cannot be built or its masks cannot be written.
+    public func validate() throws {
+        guard Self.validClassCounts.contains(classCount) else {
+            throw InvalidConfiguration(
+                key: CodingKeys.classCount.rawValue, value: "\(classCount)",
+                expected: "an integer from \(Self.validClassCounts.lowerBound) to \(Self.validClassCounts.upperBound) (class ids are written as 8-bit mask values)")
+        }
+    }
+}
