@@ -31,10 +31,15 @@ struct Predict: ParsableCommand {
     @Option(help: "Output directory (created if missing).", completion: .directory)
     var output: String = "predictions"
 
+    @Option(name: .customLong("max-pixels"),
+            help: "Refuse images above N pixels (default: the largest whose inference fits in this machine's memory).")
+    var maxPixels = InferenceMemory.maximumPixels()
+
     @Argument(help: "Images, or directories of images.", completion: .file())
     var images: [String]
 
     func validate() throws {
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive, got \(maxPixels)") }
         guard PredictionFormat(contentType: accept) != nil else {
             throw ValidationError("--accept '\(accept)' is not served: use image/png or application/x-recordio-protobuf")
         }
@@ -46,7 +51,7 @@ struct Predict: ParsableCommand {
         var missing = 0  // arguments that named no file or no image directory
         for argument in images {
             do {
-                inputs += try expandImageArguments([argument])
+                inputs += try ImageFiles.expand([argument])
             } catch {
                 missing += 1
                 failures.append(argument)
@@ -56,10 +61,10 @@ struct Predict: ParsableCommand {
         let files = PredictionFiles(directory: URL(fileURLWithPath: output), format: PredictionFormat(contentType: accept)!,
                                     overlay: overlay)
         try files.checkInputs(inputs)
-        let predictor = try Predictor(contentsOf: URL(fileURLWithPath: model))
+        let predictor = try Predictor(contentsOf: URL(fileURLWithPath: model), maximumPixels: maxPixels)
         for (index, input) in inputs.enumerated() {
             do {
-                let image = try ImageCodec.decodeImage(contentsOf: input, maximumPixels: predictor.maximumPixels)
+                let image = try predictor.decodeImage(contentsOf: input)
                 let written = try files.write(predictor.predict(image), of: image, name: PredictionFiles.baseName(of: input))
                 print("[\(index + 1)/\(inputs.count)] \(input.path) (\(image.width)×\(image.height)) → "
                       + written.map(\.lastPathComponent).joined(separator: ", "))
@@ -72,23 +77,6 @@ struct Predict: ParsableCommand {
             throw CommandFailure(description: "\(failures.count) of \(inputs.count + missing) inputs failed: \(failures.joined(separator: ", "))")
         }
     }
-}
-
-/// Files as given, and the JPEG/PNG files (by extension) of directories, sorted.
-func expandImageArguments(_ arguments: [String]) throws -> [URL] {
-    var result: [URL] = []
-    for argument in arguments {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else {
-            throw CommandFailure(description: "\(argument): no such file or directory")
-        }
-        guard isDirectory.boolValue else { result.append(URL(fileURLWithPath: argument)); continue }
-        let names = try FileManager.default.contentsOfDirectory(atPath: argument).sorted()
-        let images = names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
-        guard !images.isEmpty else { throw CommandFailure(description: "\(argument): no .jpg, .jpeg or .png files") }
-        result += images.map { URL(fileURLWithPath: argument).appendingPathComponent($0) }
-    }
-    return result
 }
 
 struct Evaluate: ParsableCommand {
@@ -110,17 +98,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Which channel of --data to score: validation or train.")
     var split: String = "validation"
 
-    @Option(help: "An augmented manifest (JSON Lines) instead of --data.", completion: .file())
-    var manifest: String?
-
-    @Option(name: .customLong("attribute-names"), help: "With --manifest: the image and annotation keys.")
-    var attributeNames: String?
-
-    @Option(name: .customLong("s3-root"), help: "With --manifest: read s3://bucket/key from DIR/bucket/key.", completion: .directory)
-    var s3Root: String?
-
-    @Option(name: .customLong("label-map"), help: "With --manifest: a label map JSON file (default identity).", completion: .file())
-    var labelMap: String?
+    @OptionGroup var manifest: ManifestOptions
 
     @Option(name: .customLong("validation-mini-batch-size"),
             help: "1 scores whole images at their own size; N > 1 scores center crops N at a time (as in training).")
@@ -133,22 +111,15 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (data == nil) != (manifest == nil) else { throw ValidationError("give exactly one of --data or --manifest") }
+        try manifest.check(data: data)
         guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be validation or train") }
         guard validationMiniBatchSize > 0 else { throw ValidationError("--validation-mini-batch-size must be positive") }
         if let cropSize, cropSize <= 0 { throw ValidationError("--crop-size must be positive") }
     }
 
     func run() throws {
-        let dataset: ChannelDataset
-        if let data {
-            dataset = try ChannelDataset(dataDirectory: URL(fileURLWithPath: data), split: DatasetSplit(rawValue: split)!)
-        } else {
-            let names = attributeNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            dataset = try ChannelDataset(
-                manifest: URL(fileURLWithPath: manifest!), attributeNames: names, s3Root: s3Root.map { URL(fileURLWithPath: $0) },
-                labelMap: try labelMap.map { try LabelMap.load(contentsOf: URL(fileURLWithPath: $0)) } ?? .identity)
-        }
+        let dataset = try manifest.source()?.dataset()
+            ?? ChannelDataset(dataDirectory: URL(fileURLWithPath: data!), split: DatasetSplit(rawValue: split)!)
         guard dataset.count > 0 else { throw CommandFailure(description: "no labelled images to score") }
         let predictor = try Predictor(contentsOf: URL(fileURLWithPath: model))
         let showProgress = isatty(STDERR_FILENO) == 1
@@ -156,44 +127,10 @@ struct Evaluate: ParsableCommand {
             if showProgress { FileHandle.standardError.write(Data("\rscored \(done)/\(total) images\(done == total ? "\n" : "")".utf8)) }
         }
         if json {
-            try printJSON(EvaluationReport(matrix))
+            try printJSON(matrix.report)
         } else {
-            print(String(format: "images: %d   labelled pixels: %d", dataset.count, matrix.labeledPixels))
-            print(String(format: "pixel accuracy: %.4f", matrix.pixelAccuracy))
-            print(String(format: "mIOU: %.4f (all %d classes)   mIOU over present classes: %@", matrix.meanIoU, matrix.classCount,
-                         matrix.meanIoUOfPresentClasses.map { String(format: "%.4f", $0) } ?? "-"))
-            print("class  IoU     labelled pixels  predicted pixels")
-            for (id, (iou, pair)) in zip(matrix.classIoU, matrix.intersectionAndUnion).enumerated() {
-                let labelled = (0..<matrix.classCount).reduce(0) { $0 + matrix.count(label: id, prediction: $1) }
-                let predicted = (0..<matrix.classCount).reduce(0) { $0 + matrix.count(label: $1, prediction: id) }
-                print(String(format: "%5d  %@  %15d  %16d", id, pair.union == 0 ? "  -   " : String(format: "%.4f", iou), labelled, predicted))
-            }
+            print(matrix.table(imageCount: dataset.count))
         }
-    }
-}
-
-struct EvaluationReport: Encodable {
-    let pixel_accuracy: Double
-    let mIOU: Double
-    let per_class_iou: [Double]
-    /// nil (written as JSON null, the key is always there) when no class occurs at all.
-    let mIOU_present: Double?
-
-    init(_ matrix: ConfusionMatrix) {
-        pixel_accuracy = matrix.pixelAccuracy
-        mIOU = matrix.meanIoU
-        per_class_iou = matrix.classIoU
-        mIOU_present = matrix.meanIoUOfPresentClasses
-    }
-
-    enum CodingKeys: String, CodingKey { case pixel_accuracy, mIOU, per_class_iou, mIOU_present }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(pixel_accuracy, forKey: .pixel_accuracy)
-        try container.encode(mIOU, forKey: .mIOU)
-        try container.encode(per_class_iou, forKey: .per_class_iou)
-        try container.encode(mIOU_present, forKey: .mIOU_present)  // encode, not encodeIfPresent: null when nil
     }
 }
 

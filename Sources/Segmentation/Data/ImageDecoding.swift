@@ -82,7 +82,7 @@ public enum ImageCodec {
 
     // MARK: Helpers
 
-    private static func read(_ url: URL) throws -> Data {
+    static func read(_ url: URL) throws -> Data {
         do {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {

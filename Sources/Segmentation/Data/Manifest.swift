@@ -121,3 +121,37 @@ extension ChannelDataset {
         self.init(name: manifest.lastPathComponent, samples: numbered.map(\.sample), labelMap: labelMap)
     }
 }
+
+extension AugmentedManifest {
+    /// `"source-ref, my-labels-ref"` → `["source-ref", "my-labels-ref"]`
+    /// (the `--attribute-names` form).
+    public static func attributeNames(from text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+}
+
+/// An augmented manifest and how to read it: which keys hold the image and
+/// the annotation, where `s3://` paths live locally, and the label map.
+public struct ManifestSource: Sendable, Equatable {
+    public var manifest: URL
+    public var attributeNames: [String]?
+    public var s3Root: URL?
+    public var labelMap: LabelMap
+
+    public init(manifest: URL, attributeNames: [String]? = nil, s3Root: URL? = nil, labelMap: LabelMap = .identity) {
+        self.manifest = manifest
+        self.attributeNames = attributeNames
+        self.s3Root = s3Root
+        self.labelMap = labelMap
+    }
+
+    /// The manifest's samples; throws when a referenced file does not exist.
+    public func dataset() throws -> ChannelDataset {
+        try ChannelDataset(manifest: manifest, attributeNames: attributeNames, s3Root: s3Root, labelMap: labelMap)
+    }
+
+    /// What `DatasetInspection` reads.
+    public var inspectionSource: DatasetInspection.Source {
+        .manifest(manifest, attributeNames: attributeNames, s3Root: s3Root, labelMap: labelMap)
+    }
+}

@@ -72,9 +72,18 @@ public struct PredictionFiles: Sendable {
 public enum PredictionError: Error, CustomStringConvertible, Equatable {
     case duplicateName(name: String, first: String, second: String)
     case wouldOverwriteInput(String)
+    /// `width`×`height` is above `maximumPixels`; an inference would need about `neededBytes`.
+    case tooLargeForMemory(file: String, width: Int, height: Int, maximumPixels: Int, neededBytes: Int, physicalMemory: Int)
 
     public var description: String {
         switch self {
+        case let .tooLargeForMemory(file, width, height, maximumPixels, needed, physical):
+            let megapixels = { (pixels: Int) in
+                pixels >= 100_000 ? String(format: "%.1f MP", Double(pixels) / 1e6) : "\(pixels) pixels"
+            }
+            return "\(file): \(width)×\(height) (\(megapixels(width * height))) is above the limit of "
+                + "\(megapixels(maximumPixels)) (--max-pixels); segmenting it needs about \(InferenceMemory.gigabytes(needed)) "
+                + "of memory and this machine has \(InferenceMemory.gigabytes(physical)): scale the image down first"
         case let .duplicateName(name, first, second):
             return "\(first) and \(second) would both write \(name): predict them into different --output directories"
         case .wouldOverwriteInput(let path):

@@ -29,11 +29,12 @@ public struct Prediction: Sendable {
 /// pool holds one workspace per call that ran concurrently.
 public final class Predictor: Sendable {
     public let model: SegmentationModel
-    /// Images above this many pixels are refused before decoding.
+    /// Images above this many pixels are refused before decoding; by default
+    /// the largest whose inference fits in this machine's memory.
     public let maximumPixels: Int
     private let workspaces = Mutex<[PooledWorkspace]>([])
 
-    public init(model: SegmentationModel, maximumPixels: Int = ImageCodec.defaultMaximumPixels) {
+    public init(model: SegmentationModel, maximumPixels: Int = InferenceMemory.maximumPixels()) {
         self.model = model
         self.maximumPixels = maximumPixels
     }
@@ -47,8 +48,8 @@ public final class Predictor: Sendable {
     }
 
     /// Loads a model directory or `model.tar.gz` (the best weights).
-    public convenience init(contentsOf url: URL) throws {
-        self.init(model: try ModelDirectory.read(url))
+    public convenience init(contentsOf url: URL, maximumPixels: Int = InferenceMemory.maximumPixels()) throws {
+        self.init(model: try ModelDirectory.read(url), maximumPixels: maximumPixels)
     }
 
     public var classCount: Int { model.configuration.classCount }
