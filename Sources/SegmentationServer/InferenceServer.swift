@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Segmentation
 
 /// SageMaker's hosting contract for the semantic-segmentation algorithm
@@ -112,6 +113,28 @@ public struct InferenceServer: Sendable {
         }
     }
 
+    /// Why a request body was not read: the reply to send.
+    struct BodyRefusal: Error {
+        let reply: Reply
+    }
+
+    /// Reads a whole request body, up to `maximumPayloadBytes`. A body above
+    /// the limit gets 413; any other failure to read it (the client went
+    /// away, a broken chunked encoding) gets 400, because the payload was
+    /// not too large, just unreadable.
+    func readBody<Body: AsyncSequence>(_ body: Body) async -> Result<Data, BodyRefusal> where Body.Element == ByteBuffer {
+        do {
+            let buffer = try await body.collect(upTo: configuration.maximumPayloadBytes)
+            return .success(Data(buffer.readableBytesView))
+        } catch is NIOTooManyBytesError {
+            return .failure(BodyRefusal(reply: tooLarge(nil)))
+        } catch {
+            return .failure(BodyRefusal(reply: Reply(
+                status: .badRequest, contentType: "text/plain; charset=utf-8",
+                body: Data("cannot read the request body: \(error)\n".utf8))))
+        }
+    }
+
     func tooLarge(_ bytes: Int?) -> Reply {
         let limit = configuration.maximumPayloadBytes
         let size = bytes.map { "\($0) bytes" } ?? "more"
@@ -131,12 +154,11 @@ public struct InferenceServer: Sendable {
             if let declared, declared > configuration.maximumPayloadBytes {
                 reply = tooLarge(declared)
             } else {
-                do {
-                    let buffer = try await request.body.collect(upTo: configuration.maximumPayloadBytes)
-                    reply = await invoke(contentType: request.headers[.contentType], accept: request.headers[.accept],
-                                         body: Data(buffer.readableBytesView))
-                } catch {
-                    reply = tooLarge(nil)
+                switch await readBody(request.body) {
+                case .success(let body):
+                    reply = await invoke(contentType: request.headers[.contentType], accept: request.headers[.accept], body: body)
+                case .failure(let refusal):
+                    reply = refusal.reply
                 }
             }
             return Response(status: reply.status, headers: [.contentType: reply.contentType],
