@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One training or validation batch.
 public struct Batch: Sendable {
@@ -19,24 +20,19 @@ public struct Batch: Sendable {
 /// every sample's augmentation draws from a generator seeded by (seed, its
 /// position in that stream). So a run resumed at batch k sees exactly the
 /// batches an uninterrupted run would, whatever the thread timing.
-public final class TrainingBatchLoader: @unchecked Sendable {
-    // @unchecked Sendable: the mutable state (queue, produced, failure, stopped)
-    // is only touched with `condition` locked; the rest is immutable.
-    public let dataset: ChannelDataset
-    public let batchSize: Int
-    public let classCount: Int
-    public let transform: TrainingTransform
-    public let seed: UInt64
-    public let maximumPixels: Int
+///
+/// Lifetime: the background threads hold the batch recipe and the queue, never
+/// the loader, so dropping the last reference to a loader stops them (its
+/// `deinit` calls `stop()`). After `stop()`, `next()` throws
+/// `BatchLoaderError.stopped` instead of waiting for a batch that will never come.
+public final class TrainingBatchLoader: Sendable {
+    public let recipe: TrainingBatchRecipe
     /// Batches prepared ahead of the consumer.
     public let prefetch: Int
+    let queue: PrefetchQueue<Batch>
 
-    private let condition = NSCondition()
-    private var ready: [Int: Result<Batch, Error>] = [:]
-    private var nextToProduce: Int
-    private var nextToConsume: Int
-    private var stopped = false
-    private var workers: [Thread] = []
+    public var dataset: ChannelDataset { recipe.dataset }
+    public var batchSize: Int { recipe.batchSize }
 
     /// - Parameter startBatch: the first batch to deliver (for resuming).
     public init(
@@ -45,44 +41,64 @@ public final class TrainingBatchLoader: @unchecked Sendable {
         maximumPixels: Int = ImageCodec.defaultMaximumPixels
     ) {
         precondition(batchSize > 0 && dataset.count > 0 && prefetch > 0 && workerCount > 0)
+        recipe = TrainingBatchRecipe(dataset: dataset, batchSize: batchSize, classCount: classCount, transform: transform,
+                                     seed: seed, maximumPixels: maximumPixels)
+        self.prefetch = prefetch
+        queue = PrefetchQueue(start: startBatch, depth: prefetch)
+        for index in 0..<workerCount {
+            let (queue, recipe) = (self.queue, self.recipe)
+            let thread = Thread { queue.produce { try recipe.makeBatch($0) } }
+            thread.name = "segmentation-loader-\(index)"
+            thread.start()
+        }
+    }
+
+    deinit { stop() }
+
+    /// Stops the background workers; pending batches are dropped, and `next()`
+    /// throws from now on.
+    public func stop() { queue.stop() }
+
+    /// The next batch in stream order; blocks until it is ready. Rethrows a
+    /// decoding or label error from the sample that caused it; throws
+    /// `BatchLoaderError.stopped` after `stop()`.
+    public func next() throws -> Batch { try queue.next() }
+
+    /// The dataset index at position `position` of the shuffled stream.
+    public func sampleIndex(atStreamPosition position: Int) -> Int { recipe.sampleIndex(atStreamPosition: position) }
+
+    /// The order of epoch `epoch`.
+    func permutation(epoch: Int) -> [Int] { recipe.permutation(epoch: epoch) }
+
+    /// Builds batch `k` (pure function of the seed and k).
+    public func makeBatch(_ k: Int) throws -> Batch { try recipe.makeBatch(k) }
+}
+
+/// `next()` was called on a stopped loader.
+public enum BatchLoaderError: Error, CustomStringConvertible, Equatable {
+    case stopped
+
+    public var description: String { "the batch loader was stopped; no further batches will come" }
+}
+
+/// What batch k of a training stream holds: which samples, and how each is
+/// augmented. Immutable but for a cache of the current epoch's order.
+public final class TrainingBatchRecipe: Sendable {
+    public let dataset: ChannelDataset
+    public let batchSize: Int
+    public let classCount: Int
+    public let transform: TrainingTransform
+    public let seed: UInt64
+    public let maximumPixels: Int
+    private let cachedPermutation = Mutex<(epoch: Int, order: [Int])?>(nil)
+
+    init(dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: TrainingTransform, seed: UInt64, maximumPixels: Int) {
         self.dataset = dataset
         self.batchSize = batchSize
         self.classCount = classCount
         self.transform = transform
         self.seed = seed
-        self.prefetch = prefetch
         self.maximumPixels = maximumPixels
-        nextToProduce = startBatch
-        nextToConsume = startBatch
-        for index in 0..<workerCount {
-            let thread = Thread { [weak self] in self?.produce() }
-            thread.name = "segmentation-loader-\(index)"
-            workers.append(thread)
-        }
-        workers.forEach { $0.start() }
-    }
-
-    deinit { stop() }
-
-    /// Stops the background workers; pending batches are dropped.
-    public func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next batch in stream order; blocks until it is ready. Rethrows a
-    /// decoding or label error from the sample that caused it.
-    public func next() throws -> Batch {
-        condition.lock()
-        defer { condition.unlock() }
-        let wanted = nextToConsume
-        while ready[wanted] == nil { condition.wait() }
-        let result = ready.removeValue(forKey: wanted)!
-        nextToConsume += 1
-        condition.broadcast()
-        return try result.get()
     }
 
     /// The dataset index at position `position` of the shuffled stream.
@@ -92,18 +108,15 @@ public final class TrainingBatchLoader: @unchecked Sendable {
         return permutation(epoch: epoch)[position % n]
     }
 
-    private var cachedPermutation: (epoch: Int, order: [Int])?
-    private let permutationLock = NSLock()
-
     /// The order of epoch `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch).
     func permutation(epoch: Int) -> [Int] {
-        permutationLock.lock()
-        defer { permutationLock.unlock() }
-        if let cached = cachedPermutation, cached.epoch == epoch { return cached.order }
-        var generator = SplitMix64(seed: SplitMix64.mix(seed ^ 0x5348_5546_464C_4531 &+ UInt64(epoch)))
-        let order = Array(0..<dataset.count).shuffled(using: &generator)
-        cachedPermutation = (epoch, order)
-        return order
+        cachedPermutation.withLock { cached in
+            if let cached, cached.epoch == epoch { return cached.order }
+            var generator = SplitMix64(seed: SplitMix64.mix(seed ^ 0x5348_5546_464C_4531 &+ UInt64(epoch)))
+            let order = Array(0..<dataset.count).shuffled(using: &generator)
+            cached = (epoch, order)
+            return order
+        }
     }
 
     /// Builds batch `k` (pure function of the seed and k).
@@ -129,18 +142,72 @@ public final class TrainingBatchLoader: @unchecked Sendable {
         }
         return Batch(images: images, labels: labels, names: names)
     }
+}
 
-    private func produce() {
+/// Items k = start, start+1, … made by producer threads at most `depth`
+/// ahead of the consumer and handed out in order.
+final class PrefetchQueue<Item: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: every mutable field is touched only with `condition` locked.
+    private let condition = NSCondition()
+    private let depth: Int
+    private var ready: [Int: Result<Item, any Error>] = [:]
+    private var nextToProduce: Int
+    private var nextToConsume: Int
+    private var stopped = false
+    private var running = 0
+
+    init(start: Int, depth: Int) {
+        self.depth = depth
+        nextToProduce = start
+        nextToConsume = start
+    }
+
+    /// Producer threads still inside `produce`.
+    var runningProducers: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return running
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        ready.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func next() throws -> Item {
+        condition.lock()
+        defer { condition.unlock() }
+        let wanted = nextToConsume
+        while ready[wanted] == nil && !stopped { condition.wait() }
+        if stopped { throw BatchLoaderError.stopped }
+        let result = ready.removeValue(forKey: wanted)!
+        nextToConsume += 1
+        condition.broadcast()
+        return try result.get()
+    }
+
+    /// A producer thread's body: makes items until `stop()`.
+    func produce(_ make: (Int) throws -> Item) {
+        condition.lock()
+        running += 1
+        condition.unlock()
         while true {
             condition.lock()
-            while !stopped && nextToProduce - nextToConsume >= prefetch { condition.wait() }
-            if stopped { condition.unlock(); return }
+            while !stopped && nextToProduce - nextToConsume >= depth { condition.wait() }
+            if stopped {
+                running -= 1
+                condition.unlock()
+                return
+            }
             let k = nextToProduce
             nextToProduce += 1
             condition.unlock()
-            let result = Result { try makeBatch(k) }
+            let result = Result { try make(k) }
             condition.lock()
-            ready[k] = result
+            if !stopped { ready[k] = result }
             condition.broadcast()
             condition.unlock()
         }

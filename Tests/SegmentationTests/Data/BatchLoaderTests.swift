@@ -85,4 +85,37 @@ struct BatchLoaderTests {
         #expect(crops.count == 3)
         #expect(try crops[0].get().images.shape == [2, 3, 8, 8] && crops[2].get().images.shape == [1, 3, 8, 8])
     }
+
+    // MARK: Lifetime (issue 15, defect 5)
+
+    @Test func droppingTheLastReferenceStopsTheThreads() throws {
+        let (fixture, dataset) = try makeDataset()
+        defer { fixture.remove() }
+        var loader: TrainingBatchLoader? = self.loader(dataset, seed: 3)
+        _ = try loader!.next()  // the producer thread is running and has filled the queue
+        weak let dropped = loader
+        let queue = loader!.queue
+        loader = nil
+        #expect(dropped == nil, "a producer thread still holds the loader")
+        let deadline = Date().addingTimeInterval(10)
+        while queue.runningProducers > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(queue.runningProducers == 0, "the producer thread outlived its loader")
+    }
+
+    @Test func nextAfterStopThrowsInsteadOfBlocking() throws {
+        let (fixture, dataset) = try makeDataset()
+        defer { fixture.remove() }
+        let loader = self.loader(dataset, seed: 4)
+        _ = try loader.next()
+        loader.stop()
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcome: Result<Batch, any Error>?
+        Thread { outcome = Result { try loader.next() }; answered.signal() }.start()
+        #expect(answered.wait(timeout: .now() + 10) == .success, "next() after stop() blocked")
+        guard case .failure(let error)? = outcome else {
+            Issue.record("next() after stop() returned a batch")
+            return
+        }
+        #expect(error as? BatchLoaderError == .stopped)
+    }
 }
