@@ -37,4 +37,25 @@ struct HeadGradientTests {
                 return [head.backward(dy, cache: cache!, parameters: parameters, gradients: &gradients, context: context)]
             })
     }
+
+    /// DeepLab's backward uses the head's own width (issue 15, defect 7: it
+    /// used 256 whatever the width, so a narrower head crashed).
+    @Test func deepLabOfAnotherWidth() {
+        var builder = ParameterBuilder(seed: 4)
+        let head = SegmentationHead.deeplab(DeepLabHead(inputChannels: 12, classCount: 2, width: 8, name: "head", builder: &builder))
+        let parameters = builder.store
+        var generator = SplitMix64(seed: 6)
+        let x = Tensor.uniform([3, 12, 4, 5], in: -1...1, using: &generator)
+        checkGradients(
+            inputs: [x], epsilon: 1e-3, absoluteTolerance: 2e-2, relativeTolerance: 2e-2, probesPerInput: 64,
+            forward: { inputs in
+                head.forward(inputs[0], parameters: parameters, context: ForwardContext(mode: .training, seed: 2)).0
+            },
+            backward: { inputs, dy in
+                let context = ForwardContext(mode: .training, seed: 2)
+                let (_, cache) = head.forward(inputs[0], parameters: parameters, context: context)
+                var gradients = parameters.zerosLikeTrainable()
+                return [head.backward(dy, cache: cache!, parameters: parameters, gradients: &gradients, context: context)]
+            })
+    }
 }

@@ -9,6 +9,9 @@
 /// `block.1`, `block.4`.
 public struct DeepLabHead: Sendable {
     public static let atrousRates = [12, 24, 36]
+    /// Channels of each ASPP branch, the projection and the 3×3 unit (256 in
+    /// DeepLabV3; smaller in tests).
+    public let width: Int
     public let branches: [ConvBNReLU]
     public let pooling: ConvBNReLU
     public let projection: ConvBNReLU
@@ -29,8 +32,8 @@ public struct DeepLabHead: Sendable {
         let classifierInput: Tensor
     }
 
-    public init(inputChannels: Int, classCount: Int, name: String, builder: inout ParameterBuilder) {
-        let width = 256
+    public init(inputChannels: Int, classCount: Int, width: Int = 256, name: String, builder: inout ParameterBuilder) {
+        self.width = width
         (branches, pooling, projection, unit, classifier) = builder.scoped(name) { b in
             let (branches, pooling, projection) = b.scoped("aspp") { a in
                 let (branches, pooling) = a.scoped("convs") { c in
@@ -99,7 +102,7 @@ public struct DeepLabHead: Sendable {
         let dConcat = projection.backward(dProjected, cache: cache.projection, parameters: parameters,
                                           gradients: &gradients, context: context)!
         let x = cache.input.shape
-        let partShape: Shape = [x.batch, 256, x.height, x.width]
+        let partShape: Shape = [x.batch, width, x.height, x.width]
         var dParts = (0...branches.count).map { _ in Tensor.zeros(partShape) }
         concatenateChannelsBackward(inputGradients: &dParts, outputGradient: dConcat)
         var dInput = Tensor.zeros(x)
@@ -108,7 +111,7 @@ public struct DeepLabHead: Sendable {
                                     gradients: &gradients, context: context)!
             accumulate(&dInput, d)
         }
-        let dPooledFeature = upsample.backward(dParts[branches.count], inputShape: [x.batch, 256, 1, 1])
+        let dPooledFeature = upsample.backward(dParts[branches.count], inputShape: [x.batch, width, 1, 1])
         let dPooled = pooling.backward(dPooledFeature, cache: cache.pooling, parameters: parameters,
                                        gradients: &gradients, context: context)!
         adaptiveAveragePoolBackward(inputGradient: &dInput, outputGradient: dPooled)
