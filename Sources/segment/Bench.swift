@@ -65,8 +65,8 @@ struct BenchModel: ParsableCommand {
 
     @OptionGroup var network: BenchNetworkOptions
 
-    @Option(help: "Square input side in pixels.")
-    var crop = 240
+    @Option(help: "Square input side in pixels (default: crop_size's default).")
+    var crop = TrainingConfiguration.defaults.cropSize
 
     @Option(help: "Images per batch.")
     var batch = 2
@@ -178,10 +178,10 @@ struct BenchData: ParsableCommand {
     var images = 32
 
     @Option(name: .customLong("base-size"), help: "base_size of the training transform.")
-    var baseSize = 520
+    var baseSize = TrainingConfiguration.defaults.baseSize
 
     @Option(name: .customLong("crop-size"), help: "crop_size of the training and validation transforms.")
-    var cropSize = 240
+    var cropSize = TrainingConfiguration.defaults.cropSize
 
     @Flag(help: "Print one JSON object.")
     var json = false

@@ -48,10 +48,7 @@ struct Demo: ParsableCommand {
             print("data: \(demo.dataDirectory.path) (\(trainImages) training, \(validationImages) validation images; classes: \(demo.shapes.classNames.joined(separator: ", ")))")
             return
         }
-        for override in overrides {
-            guard let equals = override.firstIndex(of: "=") else { throw ValidationError("--set expects key=value, got '\(override)'") }
-            demo.hyperparameters[String(override[..<equals])] = String(override[override.index(after: equals)...])
-        }
+        demo.overrides = overrides
         let result = try demo.run(events: TrainingProgressPrinter().handle)
         let names = demo.shapes.classNames
         print("")

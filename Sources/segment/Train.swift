@@ -69,20 +69,8 @@ struct Train: ParsableCommand {
     }
 
     private func train(data: String, modelDir: String, checkpointDir: String?, hyperparametersFile: String?) throws {
-        var values: [String: String] = [:]
-        var (configuration, notes): (TrainingConfiguration, [String])
-        if let hyperparameters = hyperparametersFile {
-            let url = URL(fileURLWithPath: hyperparameters)
-            (configuration, notes) = try TrainingConfiguration.parse(json: try Data(contentsOf: url), file: url.path)
-            values = configuration.hyperparameters
-        }
-        for override in overrides {
-            guard let equals = override.firstIndex(of: "=") else {
-                throw ValidationError("--set expects key=value, got '\(override)'")
-            }
-            values[String(override[..<equals])] = String(override[override.index(after: equals)...])
-        }
-        (configuration, notes) = try TrainingConfiguration.parse(values)
+        let (configuration, notes) = try TrainingConfiguration.load(
+            file: hyperparametersFile.map { URL(fileURLWithPath: $0) }, overrides: overrides)
         for note in notes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),

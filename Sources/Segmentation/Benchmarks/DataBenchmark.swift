@@ -59,7 +59,12 @@ public enum DataBenchmark {
         return try ChannelDataset(dataDirectory: directory, split: .train)
     }
 
-    public static func run(images count: Int = 32, baseSize: Int = 520, cropSize: Int = 240, rounds: Int = 3) throws -> Result {
+    /// Throws a `ConfigurationError` for a base or crop size training would refuse.
+    public static func run(images count: Int = 32, baseSize: Int = TrainingConfiguration.defaults.baseSize,
+                           cropSize: Int = TrainingConfiguration.defaults.cropSize, rounds: Int = 3) throws -> Result {
+        var sizes = TrainingConfiguration(numClasses: 2, numTrainingSamples: 1)
+        (sizes.baseSize, sizes.cropSize) = (baseSize, cropSize)
+        try sizes.validate()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-data-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let dataset = try generateDataset(count: count, in: directory)

@@ -19,6 +19,8 @@ public struct Demo: Sendable {
     /// hyperparameters.json). num_classes and num_training_samples follow the
     /// data and are set by `run`.
     public var hyperparameters: [String: String] = Demo.recipe
+    /// `key=value` overrides of the recipe (`segment demo --set`).
+    public var overrides: [String] = []
 
     /// Chosen so that a ResNet-50 FCN learns the shapes from scratch in a few
     /// minutes on 2 cores (see Docs/training.md, "Learning from scratch").
@@ -81,7 +83,7 @@ public struct Demo: Sendable {
         var values = hyperparameters
         values["num_classes"] = String(shapes.classCount)
         values["num_training_samples"] = String(trainImages)
-        let (configuration, notes) = try TrainingConfiguration.parse(values)
+        let (configuration, notes) = try TrainingConfiguration.load(base: values, overrides: overrides)
         for note in notes { try events(.note(note)) }
         let epochs = try Trainer(configuration: configuration, dataDirectory: dataDirectory, modelDirectory: modelDirectory)
             .run(events: events)

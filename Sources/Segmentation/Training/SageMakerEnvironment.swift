@@ -22,15 +22,10 @@ public struct SageMakerEnvironment: Sendable {
     public var checkpointDirectory: URL { ml.appendingPathComponent("checkpoints") }
     public var failureFile: URL { ml.appendingPathComponent("output/failure") }
 
-    /// The hyperparameters file's configuration (notes for the log beside it).
-    public func configuration() throws -> (TrainingConfiguration, notes: [String]) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: hyperparametersFile)
-        } catch {
-            throw ConfigurationError.malformedFile(hyperparametersFile.path, reason: "cannot read it: \(error.localizedDescription)")
-        }
-        return try TrainingConfiguration.parse(json: data, file: hyperparametersFile.path)
+    /// The hyperparameters file's configuration with `overrides` (`--set
+    /// key=value`) on top, and notes for the log beside it.
+    public func configuration(overrides: [String] = []) throws -> (TrainingConfiguration, notes: [String]) {
+        try TrainingConfiguration.load(file: hyperparametersFile, overrides: overrides)
     }
 
     /// Records why training failed, where SageMaker shows it to the user.

@@ -6,10 +6,10 @@
 /// scaled by `auxiliaryWeight` (MXNet's `SoftmaxOutput` would weight it 1.0;
 /// see Docs/differences.md).
 public struct SegmentationLoss: Sendable {
-    /// 0.5, SageMaker's hidden default (`_aux_weight`).
+    /// `_aux_weight` (SageMaker's hidden default 0.5).
     public var auxiliaryWeight: Float
 
-    public init(auxiliaryWeight: Float = 0.5) {
+    public init(auxiliaryWeight: Float = Float(TrainingConfiguration.defaults.auxiliaryWeight)) {
         self.auxiliaryWeight = auxiliaryWeight
     }
 

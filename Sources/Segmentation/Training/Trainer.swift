@@ -67,6 +67,7 @@ public final class Trainer {
     @discardableResult
     public func run(events: (TrainingEvent) throws -> Void = { _ in }) throws -> [EpochSummary] {
         let c = configuration
+        try c.validate()  // a configuration built by hand in Swift has not been through the loader
         let train = try ChannelDataset(dataDirectory: dataDirectory, split: .train)
         let validation = try ChannelDataset(dataDirectory: dataDirectory, split: .validation)
         guard train.count > 0 else { throw TrainingError.emptyChannel("train") }

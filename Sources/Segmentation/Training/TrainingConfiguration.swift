@@ -15,49 +15,126 @@ public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
 /// place, `TrainingConfiguration.specifications`, and are parsed by the same
 /// code as user values.
 public struct TrainingConfiguration: Sendable, Equatable {
-    public var backbone: ResNetDepth = .resnet50
-    public var usePretrainedModel = true
-    public var algorithm: SegmentationAlgorithm = .fcn
-    public var numClasses = 0
-    public var numTrainingSamples = 0
-    public var baseSize = 520
-    public var cropSize = 240
-    public var earlyStopping = false
-    public var earlyStoppingMinEpochs = 5
-    public var earlyStoppingPatience = 4
-    public var earlyStoppingTolerance = 0.0
-    public var epochs = 10
-    public var gamma1 = 0.9
-    public var gamma2 = 0.9
-    public var learningRate = 0.001
-    public var lrScheduler: LearningRateScheduler = .poly
-    public var lrSchedulerFactor = 0.1
+    public var backbone: ResNetDepth
+    public var usePretrainedModel: Bool
+    public var algorithm: SegmentationAlgorithm
+    /// Required: no default (0 until set).
+    public var numClasses: Int
+    /// Required: no default (0 until set).
+    public var numTrainingSamples: Int
+    public var baseSize: Int
+    public var cropSize: Int
+    public var earlyStopping: Bool
+    public var earlyStoppingMinEpochs: Int
+    public var earlyStoppingPatience: Int
+    public var earlyStoppingTolerance: Double
+    public var epochs: Int
+    public var gamma1: Double
+    public var gamma2: Double
+    public var learningRate: Double
+    public var lrScheduler: LearningRateScheduler
+    public var lrSchedulerFactor: Double
     /// Epochs after which the step schedule multiplies the LR by the factor.
-    public var lrSchedulerStep: [Int]? = nil
-    public var miniBatchSize = 16
-    public var momentum = 0.9
-    public var optimizer: OptimizerKind = .sgd
-    public var syncBN = false
-    public var validationMiniBatchSize = 16
-    public var weightDecay = 0.0001
+    public var lrSchedulerStep: [Int]?
+    public var miniBatchSize: Int
+    public var momentum: Double
+    public var optimizer: OptimizerKind
+    public var syncBN: Bool
+    public var validationMiniBatchSize: Int
+    public var weightDecay: Double
     /// `_aux_weight`: weight of the aux loss (SageMaker's hidden default 0.5).
-    public var auxiliaryWeight = 0.5
+    public var auxiliaryWeight: Double
     /// `_seed`: seeds initialization, shuffling, augmentation and dropout.
-    public var seed: UInt64 = 0
+    public var seed: UInt64
     /// `_logging_frequency`: iterations between progress lines.
-    public var loggingFrequency = 10
+    public var loggingFrequency: Int
+
+    /// Every default of the table, and 0 for the two required keys.
+    public static let defaults = TrainingConfiguration()
 
     /// A configuration with every default and the two required keys set.
+    /// Call `validate()` before training with values set by hand.
     public init(numClasses: Int, numTrainingSamples: Int) {
-        for specification in Self.specifications {
-            if let value = specification.defaultValue { try! specification.apply(&self, value) }
-        }
+        self = Self.defaults
         self.numClasses = numClasses
         self.numTrainingSamples = numTrainingSamples
     }
 
-    private init() {}
+    /// The defaults, each read from the table (`specifications`), the one
+    /// place they are written.
+    private init() {
+        func value<T: HyperparameterText>(_ key: String) -> T {
+            guard let text = Self.specification(key)?.defaultValue, let value = T(hyperparameterText: text) else {
+                preconditionFailure("the table has no usable default for \(key)")
+            }
+            return value
+        }
+        backbone = value("backbone")
+        usePretrainedModel = value("use_pretrained_model")
+        algorithm = value("algorithm")
+        numClasses = 0
+        numTrainingSamples = 0
+        baseSize = value("base_size")
+        cropSize = value("crop_size")
+        earlyStopping = value("early_stopping")
+        earlyStoppingMinEpochs = value("early_stopping_min_epochs")
+        earlyStoppingPatience = value("early_stopping_patience")
+        earlyStoppingTolerance = value("early_stopping_tolerance")
+        epochs = value("epochs")
+        gamma1 = value("gamma1")
+        gamma2 = value("gamma2")
+        learningRate = value("learning_rate")
+        lrScheduler = value("lr_scheduler")
+        lrSchedulerFactor = value("lr_scheduler_factor")
+        lrSchedulerStep = nil
+        miniBatchSize = value("mini_batch_size")
+        momentum = value("momentum")
+        optimizer = value("optimizer")
+        syncBN = value("syncbn")
+        validationMiniBatchSize = value("validation_mini_batch_size")
+        weightDecay = value("weight_decay")
+        auxiliaryWeight = value("_aux_weight")
+        seed = value("_seed")
+        loggingFrequency = value("_logging_frequency")
+    }
 }
+
+/// A value type a hyperparameter's default is written in: SageMaker's
+/// string form ("True", "0.001", "resnet-50").
+protocol HyperparameterText {
+    init?(hyperparameterText: String)
+}
+
+extension Bool: HyperparameterText {
+    init?(hyperparameterText text: String) {
+        switch text.lowercased() {
+        case "true": self = true
+        case "false": self = false
+        default: return nil
+        }
+    }
+}
+
+extension Int: HyperparameterText {
+    init?(hyperparameterText text: String) { self.init(text) }
+}
+
+extension UInt64: HyperparameterText {
+    init?(hyperparameterText text: String) { self.init(text) }
+}
+
+extension Double: HyperparameterText {
+    init?(hyperparameterText text: String) { self.init(text) }
+}
+
+extension HyperparameterText where Self: RawRepresentable, RawValue == String {
+    init?(hyperparameterText text: String) { self.init(rawValue: text) }
+}
+
+extension ResNetDepth: HyperparameterText {}
+extension SegmentationAlgorithm: HyperparameterText {}
+extension LearningRateScheduler: HyperparameterText {}
+extension OptimizerKind: HyperparameterText {}
 
 /// A hyperparameter's problem, naming the key, the value and what is valid.
 public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
@@ -65,6 +142,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
     case missing(String)
     case invalid(key: String, value: String, expected: String)
     case malformedFile(String, reason: String)
+    /// A `--set` argument that is not `key=value`.
+    case malformedOverride(String)
 
     public var description: String {
         switch self {
@@ -76,6 +155,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
             return "hyperparameter '\(key)' = '\(value)' is invalid: expected \(expected)"
         case let .malformedFile(file, reason):
             return "\(file): \(reason)"
+        case let .malformedOverride(text):
+            return "--set expects key=value, got '\(text)'"
         }
     }
 }
@@ -221,10 +302,7 @@ extension TrainingConfiguration {
     /// JSON values. Returns the configuration and notes for the log (e.g. the
     /// crop-size rounding).
     public static func parse(_ values: [String: String]) throws -> (TrainingConfiguration, notes: [String]) {
-        var configuration = TrainingConfiguration()
-        for specification in specifications {
-            if let value = specification.defaultValue { try specification.apply(&configuration, value) }
-        }
+        var configuration = defaults
         for key in values.keys.sorted() {
             guard let specification = specification(key) else {
                 throw ConfigurationError.unknownKey(key, suggestion: closestKey(to: key))
@@ -234,12 +312,19 @@ extension TrainingConfiguration {
         for required in ["num_classes", "num_training_samples"] where values[required] == nil {
             throw ConfigurationError.missing(required)
         }
-        let notes = try configuration.finish()
+        let notes = configuration.roundCropSize()
+        try configuration.validate()
         return (configuration, notes)
     }
 
     /// Parses a hyperparameters.json object (string, number or boolean values).
     public static func parse(json data: Data, file: String) throws -> (TrainingConfiguration, notes: [String]) {
+        try parse(values(json: data, file: file))
+    }
+
+    /// The raw values of a hyperparameters.json object (string, number or
+    /// boolean values), unparsed.
+    public static func values(json data: Data, file: String) throws -> [String: String] {
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
             throw ConfigurationError.malformedFile(file, reason: "not valid JSON")
         }
@@ -261,34 +346,82 @@ extension TrainingConfiguration {
                 throw ConfigurationError.invalid(key: key, value: "\(value)", expected: "a string, number or boolean")
             }
         }
+        return values
+    }
+
+    /// The one way a training run's hyperparameters are put together, in
+    /// increasing precedence: `base` (a recipe, such as the demo's), the
+    /// hyperparameters.json `file` (`segment train --hyperparameters`, or the
+    /// container's /opt/ml/input/config/hyperparameters.json), then
+    /// `overrides` (`--set key=value`). The values are parsed once, together,
+    /// so the notes (such as the crop_size rounding) describe what the user
+    /// wrote, and the result is validated.
+    public static func load(base: [String: String] = [:], file: URL? = nil, overrides: [String] = [])
+        throws -> (TrainingConfiguration, notes: [String])
+    {
+        var values = base
+        if let file {
+            let data: Data
+            do {
+                data = try Data(contentsOf: file)
+            } catch {
+                throw ConfigurationError.malformedFile(file.path, reason: "cannot read it (\(error.localizedDescription))")
+            }
+            values.merge(try Self.values(json: data, file: file.path)) { $1 }
+        }
+        values.merge(try parseOverrides(overrides)) { $1 }
         return try parse(values)
     }
 
-    /// Checks the cross-key rules and rounds crop_size up to a multiple of 8.
-    mutating func finish() throws -> [String] {
-        var notes: [String] = []
+    /// `key=value` strings (`--set`) as a dictionary; unknown keys are errors
+    /// with a suggestion.
+    public static func parseOverrides(_ overrides: [String]) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
+                throw ConfigurationError.malformedOverride(override)
+            }
+            let key = String(override[..<equals])
+            guard specification(key) != nil else { throw ConfigurationError.unknownKey(key, suggestion: closestKey(to: key)) }
+            values[key] = String(override[override.index(after: equals)...])
+        }
+        return values
+    }
+
+    /// Rounds crop_size up to a multiple of 8 (the output stride); the note says so.
+    mutating func roundCropSize() -> [String] {
+        guard cropSize % 8 != 0 else { return [] }
+        let rounded = (cropSize + 7) / 8 * 8
+        defer { cropSize = rounded }
+        return ["crop_size \(cropSize) rounded up to \(rounded), a multiple of 8 (the output stride)"]
+    }
+
+    /// Throws, naming the key, for any value outside the table's valid range
+    /// (each value is checked by the same parser as user input) and for the
+    /// rules between keys. The loader calls it; so does the trainer, for
+    /// configurations a Swift program built by hand.
+    public func validate() throws {
+        for specification in Self.specifications {
+            guard let text = specification.render(self) else { continue }
+            var copy = self
+            try specification.apply(&copy, text)
+        }
+        if cropSize % 8 != 0 {
+            throw ConfigurationError.invalid(key: "crop_size", value: "\(cropSize)", expected: "a multiple of 8 (the output stride)")
+        }
         if lrScheduler == .step && lrSchedulerStep == nil {
             throw ConfigurationError.invalid(key: "lr_scheduler_step", value: "",
                                              expected: "epochs such as \"10, 20\" (required when lr_scheduler=step)")
         }
-        if cropSize % 8 != 0 {
-            let rounded = (cropSize + 7) / 8 * 8
-            notes.append("crop_size \(cropSize) rounded up to \(rounded), a multiple of 8 (the output stride)")
-            cropSize = rounded
-        }
-        return notes
     }
 
-    /// Applies `key=value` overrides (from `--set`) on top of this configuration.
+    /// This configuration with `key: value` overrides applied (parsed and
+    /// validated like user input).
     public func overriding(_ overrides: [String: String]) throws -> (TrainingConfiguration, notes: [String]) {
-        var values = hyperparameters
-        for (key, value) in overrides {
-            guard Self.specification(key) != nil else {
-                throw ConfigurationError.unknownKey(key, suggestion: Self.closestKey(to: key))
-            }
-            values[key] = value
+        for key in overrides.keys where Self.specification(key) == nil {
+            throw ConfigurationError.unknownKey(key, suggestion: Self.closestKey(to: key))
         }
-        return try Self.parse(values)
+        return try Self.parse(hyperparameters.merging(overrides) { $1 })
     }
 
     /// The resolved hyperparameters in SageMaker's string form (hyperparams.json).
