@@ -85,10 +85,7 @@ struct Pretrained: ParsableCommand {
         let url = try PretrainedBackbone.locate(
             depth: backbone, explicitFile: pretrainedWeights.map { URL(fileURLWithPath: $0) }, cacheDirectory: directory,
             allowDownload: !noDownload, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-        let (stem, depth) = try PretrainedBackbone.architecture(of: url)
-        guard depth == backbone else {
-            throw PretrainedBackbone.PretrainedError.wrongDepth(file: url.path, expected: backbone, found: depth.rawValue)
-        }
-        print("\(url.path): \(depth.rawValue), \(stem) stem")
+        let stem = try PretrainedBackbone.stem(of: url, requiring: backbone)
+        print("\(url.path): \(backbone.rawValue), \(stem) stem")
     }
 }

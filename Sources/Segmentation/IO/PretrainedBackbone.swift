@@ -116,6 +116,16 @@ public enum PretrainedBackbone {
         try parameters.load(contents.tensors.filter { $0.key.hasPrefix("backbone.") }, requiring: "backbone.", file: url.path)
     }
 
+    /// The stem of the pretrained file at `url`, after checking that it holds
+    /// a `depth` backbone (the one place that check is made).
+    public static func stem(of url: URL, requiring depth: ResNetDepth) throws -> ResNetStem {
+        let architecture = try architecture(of: url)
+        guard architecture.depth == depth else {
+            throw PretrainedError.wrongDepth(file: url.path, expected: depth, found: architecture.depth.rawValue)
+        }
+        return architecture.stem
+    }
+
     /// The stem and depth a pretrained file holds (from its tensor names).
     public static func architecture(of url: URL) throws -> (stem: ResNetStem, depth: ResNetDepth) {
         let tensors = try WeightFile.read(contentsOf: url).tensors

@@ -98,11 +98,7 @@ public final class Trainer {
             let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
                                                     cacheDirectory: cacheDirectory, allowDownload: allowDownload,
                                                     log: { try? events(.note($0)) })
-            let architecture = try PretrainedBackbone.architecture(of: url)
-            guard architecture.depth == c.backbone else {
-                throw PretrainedBackbone.PretrainedError.wrongDepth(file: url.path, expected: c.backbone, found: architecture.depth.rawValue)
-            }
-            stem = architecture.stem
+            stem = try PretrainedBackbone.stem(of: url, requiring: c.backbone)
             pretrained = url
         }
         let networkConfiguration = NetworkConfiguration(algorithm: c.algorithm, backbone: c.backbone, stem: stem,
