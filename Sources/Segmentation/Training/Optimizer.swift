@@ -35,9 +35,13 @@ public struct Optimizer: Sendable {
     /// rmsprop: Δ. Empty for the others.
     public private(set) var thirdState: ParameterStore
 
+    /// Unset values take the hyperparameters' defaults (`TrainingConfiguration.defaults`).
     public init(
-        _ kind: OptimizerKind, parameters: ParameterStore, momentum: Float = 0.9, weightDecay: Float = 1e-4,
-        gamma1: Float = 0.9, gamma2: Float = 0.9
+        _ kind: OptimizerKind, parameters: ParameterStore,
+        momentum: Float = Float(TrainingConfiguration.defaults.momentum),
+        weightDecay: Float = Float(TrainingConfiguration.defaults.weightDecay),
+        gamma1: Float = Float(TrainingConfiguration.defaults.gamma1),
+        gamma2: Float = Float(TrainingConfiguration.defaults.gamma2)
     ) {
         self.kind = kind
         self.momentum = momentum
@@ -86,46 +90,18 @@ public struct Optimizer: Sendable {
                         let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
                         switch kind {
                         case .sgd:
-                            for i in range {
-                                let m = mu * a.base[i] - eta * wd * w.base[i] - eta * g.base[i]
-                                a.base[i] = m
-                                w.base[i] += m
-                            }
+                            sgdUpdate(weight: w.base, momentum: a.base, gradient: g.base, range: range, eta: eta, mu: mu, weightDecay: wd)
                         case .nag:
-                            for i in range {
-                                let gHat = g.base[i] + wd * w.base[i]
-                                let m = mu * a.base[i] + gHat
-                                a.base[i] = m
-                                w.base[i] -= eta * (gHat + mu * m)
-                            }
+                            nagUpdate(weight: w.base, momentum: a.base, gradient: g.base, range: range, eta: eta, mu: mu, weightDecay: wd)
                         case .adam:
-                            let etaT = eta * adamScale
-                            for i in range {
-                                let gi = g.base[i]
-                                let m = Self.adamBeta1 * a.base[i] + (1 - Self.adamBeta1) * gi
-                                let v = Self.adamBeta2 * b.base[i] + (1 - Self.adamBeta2) * gi * gi
-                                a.base[i] = m
-                                b.base[i] = v
-                                w.base[i] -= etaT * m / (v.squareRoot() + Self.adamEpsilon)
-                            }
+                            adamUpdate(weight: w.base, first: a.base, second: b.base, gradient: g.base, range: range,
+                                       etaT: eta * adamScale, beta1: Self.adamBeta1, beta2: Self.adamBeta2, epsilon: Self.adamEpsilon)
                         case .adagrad:
-                            for i in range {
-                                let gi = g.base[i]
-                                let h = a.base[i] + gi * gi
-                                a.base[i] = h
-                                w.base[i] -= eta * gi / (h + Self.adagradEpsilon).squareRoot()
-                            }
+                            adagradUpdate(weight: w.base, history: a.base, gradient: g.base, range: range, eta: eta,
+                                          epsilon: Self.adagradEpsilon)
                         case .rmsprop:
-                            for i in range {
-                                let gi = g.base[i]
-                                let n = (1 - g1) * gi * gi + g1 * a.base[i]
-                                let mean = (1 - g1) * gi + g1 * b.base[i]
-                                let delta = g2 * c.base[i] - eta * gi / (n - mean * mean + Self.rmspropEpsilon).squareRoot()
-                                a.base[i] = n
-                                b.base[i] = mean
-                                c.base[i] = delta
-                                w.base[i] += delta
-                            }
+                            rmspropUpdate(weight: w.base, meanSquare: a.base, mean: b.base, delta: c.base, gradient: g.base,
+                                          range: range, eta: eta, gamma1: g1, gamma2: g2, epsilon: Self.rmspropEpsilon)
                         }
                     }
                 }
