@@ -13,7 +13,7 @@ SWIFT ?= swift
 # exercise real network shapes. @testable import works in release test builds.
 CONFIGURATION ?= release
 
-.PHONY: test demo deps build bench clean
+.PHONY: test demo deps build bench fuzz clean
 
 # Where `make demo` writes data/, model/ and predictions/.
 DEMO_OUTPUT ?= demo
@@ -43,5 +43,12 @@ demo: deps
 bench: deps
 	$(SWIFT) run -c release segment bench conv
 
+# libFuzzer + AddressSanitizer on every reader of untrusted bytes, FUZZ_SECONDS
+# each (Docs/fuzzing.md); exits non-zero on any crash. Targets: FUZZ_TARGETS.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Scripts/fuzz.sh $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/.build
