@@ -115,7 +115,7 @@ public enum ModelDirectory {
 
     /// Decodes and checks model.json: every key a network, a normalization
     /// and a predictor need, each error naming `file` and the key.
-    static func decodeDescription(_ data: Data, file: String) throws -> ModelDescription {
+    public static func decodeDescription(_ data: Data, file: String) throws -> ModelDescription {
         func fail(_ reason: String) -> WeightFileError { .malformed(file: file, reason: reason) }
         guard !data.isEmpty else { throw fail("the file is empty; a model directory's model.json describes the network") }
         guard let object = try? JSONSerialization.jsonObject(with: data) else { throw fail("not valid JSON") }
