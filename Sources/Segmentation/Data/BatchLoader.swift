@@ -24,6 +24,9 @@ public final class TrainingBatchLoader: @unchecked Sendable {
     // is only touched with `condition` locked; the rest is immutable.
     public let dataset: ChannelDataset
     public let batchSize: Int
+    /// The positions of each batch this loader builds: all of them, or one
+    /// data-parallel worker's contiguous share (SPEC §10).
+    public let slots: Range<Int>
     public let classCount: Int
     public let transform: TrainingTransform
     public let seed: UInt64
@@ -39,14 +42,19 @@ public final class TrainingBatchLoader: @unchecked Sendable {
     private var workers: [Thread] = []
 
     /// - Parameter startBatch: the first batch to deliver (for resuming).
+    /// - Parameter slots: the positions of each batch to build (default: all
+    ///   `batchSize`); a data-parallel worker builds only its share.
     public init(
         dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: TrainingTransform, seed: UInt64,
-        startBatch: Int = 0, prefetch: Int = 2, workerCount: Int = 1,
+        startBatch: Int = 0, slots: Range<Int>? = nil, prefetch: Int = 2, workerCount: Int = 1,
         maximumPixels: Int = ImageCodec.defaultMaximumPixels
     ) {
+        let slots = slots ?? 0..<batchSize
         precondition(batchSize > 0 && dataset.count > 0 && prefetch > 0 && workerCount > 0)
+        precondition(!slots.isEmpty && slots.lowerBound >= 0 && slots.upperBound <= batchSize, "slots \(slots) of a batch of \(batchSize)")
         self.dataset = dataset
         self.batchSize = batchSize
+        self.slots = slots
         self.classCount = classCount
         self.transform = transform
         self.seed = seed
@@ -106,14 +114,14 @@ public final class TrainingBatchLoader: @unchecked Sendable {
         return order
     }
 
-    /// Builds batch `k` (pure function of the seed and k).
+    /// Builds batch `k`'s `slots` (pure function of the seed and k).
     public func makeBatch(_ k: Int) throws -> Batch {
         let crop = transform.cropSize
         var labels: [UInt8] = []
-        labels.reserveCapacity(batchSize * crop * crop)
+        labels.reserveCapacity(slots.count * crop * crop)
         var names: [String] = []
-        var images = Tensor(shape: [batchSize, 3, crop, crop])
-        for slot in 0..<batchSize {
+        var images = Tensor(shape: [slots.count, 3, crop, crop])
+        for slot in slots {
             let position = k * batchSize + slot
             let index = sampleIndex(atStreamPosition: position)
             let sample = try dataset.loadSample(index, classCount: classCount, maximumPixels: maximumPixels)
@@ -121,7 +129,7 @@ public final class TrainingBatchLoader: @unchecked Sendable {
             let (image, sampleLabels) = transform(image: sample.image, labels: sample.labels, using: &generator)
             images.withMutablePointer { destination in
                 image.withPointer { source in
-                    (destination + slot * 3 * crop * crop).update(from: source, count: 3 * crop * crop)
+                    (destination + (slot - slots.lowerBound) * 3 * crop * crop).update(from: source, count: 3 * crop * crop)
                 }
             }
             labels += sampleLabels
@@ -156,10 +164,13 @@ public struct ValidationBatches: Sequence, Sendable {
     public let classCount: Int
     public let transform: ValidationTransform
     public let maximumPixels: Int
+    /// The dataset indices to visit (all, or one data-parallel worker's share).
+    public let indices: Range<Int>
 
     public init(dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: ValidationTransform,
-                maximumPixels: Int = ImageCodec.defaultMaximumPixels) {
+                maximumPixels: Int = ImageCodec.defaultMaximumPixels, indices: Range<Int>? = nil) {
         self.dataset = dataset
+        self.indices = indices ?? 0..<dataset.count
         self.batchSize = transform.cropSize == nil ? 1 : batchSize
         self.classCount = classCount
         self.transform = transform
@@ -168,17 +179,17 @@ public struct ValidationBatches: Sequence, Sendable {
 
     public struct Iterator: IteratorProtocol {
         let batches: ValidationBatches
-        var start = 0
+        var start: Int
 
         public mutating func next() -> Result<Batch, Error>? {
-            guard start < batches.dataset.count else { return nil }
-            let end = Swift.min(start + batches.batchSize, batches.dataset.count)
+            guard start < batches.indices.upperBound else { return nil }
+            let end = Swift.min(start + batches.batchSize, batches.indices.upperBound)
             defer { start = end }
             return Result { try batches.batch(start..<end) }
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(batches: self) }
+    public func makeIterator() -> Iterator { Iterator(batches: self, start: indices.lowerBound) }
 
     func batch(_ range: Range<Int>) throws -> Batch {
         var parts: [(Tensor, [UInt8])] = []
