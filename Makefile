@@ -6,7 +6,7 @@
 # Everything else here is a helper for those two.
 
 SHELL := /bin/bash
-DEBIAN_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev libarchive-dev pkg-config
+DEBIAN_PACKAGES := libopenblas-dev liblapacke-dev libpng-dev libjpeg-dev libarchive-dev pkg-config openmpi-bin libopenmpi-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 # Release mode: the kernels are 10-100x slower in debug builds, and the tests

@@ -16,6 +16,10 @@ let systemLibraries: [Target] = [
     .systemLibrary(
         name: "CArchive", path: "Modules/CArchive", pkgConfig: "libarchive",
         providers: [.apt(["libarchive-dev"])]),
+    // Open MPI, for data-parallel training (SPEC §10); only the CLI links it.
+    .systemLibrary(
+        name: "CMPI", path: "Modules/CMPI", pkgConfig: "ompi-c",
+        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 ]
 
 // MARK: - Package
@@ -58,11 +62,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The Open MPI communicator; the Segmentation library itself never links MPI.
+        .target(
+            name: "SegmentationMPI",
+            dependencies: ["Segmentation", "CMPI"]),
         .executableTarget(
             name: "segment",
             dependencies: [
                 "Segmentation",
                 "SegmentationServer",
+                "SegmentationMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The README's library example; ExampleTests builds and runs it.

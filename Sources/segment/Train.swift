@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Segmentation
+import SegmentationMPI
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +10,9 @@ struct Train: ParsableCommand {
             DATA holds train/, train_annotation/, validation/, validation_annotation/ and optionally label_map/. \
             Hyperparameters come from --hyperparameters (a SageMaker hyperparameters.json; string or native values) \
             and --set key=value overrides; num_classes and num_training_samples are required. \
-            SageMaker's log lines go to stdout.
+            SageMaker's log lines go to stdout. \
+            Under mpirun (mpirun -np N segment train …) the job runs as N data-parallel workers; \
+            mini_batch_size is the global batch (see Docs/distributed.md).
             """)
 
     @Option(help: "The data directory (channel layout).", completion: .directory)
@@ -56,29 +59,77 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        guard sagemaker else { return try train(data: data!, modelDir: modelDir!, checkpointDir: checkpointDir, hyperparametersFile: hyperparameters) }
-        let environment = SageMakerEnvironment(root: URL(fileURLWithPath: sagemakerRoot ?? "/"))
+        guard MPICommunicator.isLaunchedByMPI else { return try runOneWorker(communicator: SingleProcessCommunicator()) }
+        // One rank of a data-parallel job. Threads: SEGMENTATION_THREADS, else
+        // this machine's cores shared by its ranks (set before any kernel runs).
+        let environment = ProcessInfo.processInfo.environment
+        if environment["SEGMENTATION_THREADS"] == nil,
+            let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 0
+        {
+            setenv("SEGMENTATION_THREADS", "\(max(1, ProcessInfo.processInfo.activeProcessorCount / local))", 1)
+        }
+        // A rank's all-reduce thread shares its cores with the training thread:
+        // have Open MPI yield the core while it waits for the other ranks
+        // instead of spinning (unless the user chose otherwise).
+        setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
+        let communicator = try MPICommunicator.world()
         do {
+            try runOneWorker(communicator: communicator)
+        } catch let error as DataParallelError {
+            // Found by every rank alike: rank 0 reports it, all end cleanly (non-zero).
+            if communicator.isRoot {
+                if sagemaker { SageMakerEnvironment(root: sagemakerRootURL).writeFailure("\(error)") }
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            }
+            MPICommunicator.finalize()
+            throw ExitCode.failure
+        } catch {
+            // This rank alone failed: name it, and have mpirun stop the others.
+            let reason = "rank \(communicator.rank) of \(communicator.size) failed: \(oneLine(error))"
+            if sagemaker { SageMakerEnvironment(root: sagemakerRootURL).writeFailure(reason) }
+            FileHandle.standardError.write(Data("Error: \(reason)\n".utf8))
+            communicator.abort(exitCode: 1)
+        }
+        MPICommunicator.finalize()
+    }
+
+    private var sagemakerRootURL: URL { URL(fileURLWithPath: sagemakerRoot ?? "/") }
+
+    private func oneLine(_ error: Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    private func runOneWorker(communicator: any Communicator) throws {
+        guard sagemaker else {
+            return try train(data: data!, modelDir: modelDir!, checkpointDir: checkpointDir, hyperparametersFile: hyperparameters,
+                             communicator: communicator, hostName: SageMakerLog.host)
+        }
+        let environment = SageMakerEnvironment(root: sagemakerRootURL)
+        do {
+            let hostName = try environment.resourceConfiguration()?.currentHost ?? SageMakerLog.host
             try train(data: environment.dataDirectory.path, modelDir: environment.modelDirectory.path,
                       checkpointDir: checkpointDir ?? environment.checkpointDirectory.path,
-                      hyperparametersFile: environment.hyperparametersFile.path)
+                      hyperparametersFile: environment.hyperparametersFile.path, communicator: communicator, hostName: hostName)
         } catch {
-            environment.writeFailure("\(error)")
+            if communicator.size == 1 { environment.writeFailure("\(error)") }
             throw error
         }
     }
 
-    private func train(data: String, modelDir: String, checkpointDir: String?, hyperparametersFile: String?) throws {
+    private func train(data: String, modelDir: String, checkpointDir: String?, hyperparametersFile: String?,
+                       communicator: any Communicator, hostName: String) throws {
         let (configuration, notes) = try TrainingConfiguration.load(
             file: hyperparametersFile.map { URL(fileURLWithPath: $0) }, overrides: overrides)
-        for note in notes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+        if communicator.isRoot { for note in notes { FileHandle.standardError.write(Data((note + "\n").utf8)) } }
         let trainer = Trainer(configuration: configuration, dataDirectory: URL(fileURLWithPath: data),
                               modelDirectory: URL(fileURLWithPath: modelDir),
                               pretrainedWeights: pretrainedWeights.map { URL(fileURLWithPath: $0) },
                               checkpointDirectory: checkpointDir.map { URL(fileURLWithPath: $0) }, resume: resume || sagemaker,
-                              priorModel: model.map { URL(fileURLWithPath: $0) })
+                              priorModel: model.map { URL(fileURLWithPath: $0) }, communicator: communicator,
+                              hostName: hostName,
+                              checkWeightsAcrossRanks: ProcessInfo.processInfo.environment["SEGMENTATION_CHECK_WEIGHTS"] == "1")
         let summaries = try trainer.run(events: TrainingProgressPrinter().handle)
-        if let best = summaries.max(by: { $0.validationMeanIoU < $1.validationMeanIoU }) {
+        if communicator.isRoot, let best = summaries.max(by: { $0.validationMeanIoU < $1.validationMeanIoU }) {
             FileHandle.standardError.write(Data("best validation mIOU \(String(format: "%.4f", best.validationMeanIoU)) at epoch \(best.epoch); model in \(modelDir)\n".utf8))
         }
     }

@@ -33,16 +33,23 @@ public final class TrainingBatchLoader: Sendable {
 
     public var dataset: ChannelDataset { recipe.dataset }
     public var batchSize: Int { recipe.batchSize }
+    /// The positions of each batch this loader builds: all of them, or one
+    /// data-parallel worker's contiguous share (SPEC §10).
+    public var slots: Range<Int> { recipe.slots }
 
     /// - Parameter startBatch: the first batch to deliver (for resuming).
+    /// - Parameter slots: the positions of each batch to build (default: all
+    ///   `batchSize`); a data-parallel worker builds only its share.
     public init(
         dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: TrainingTransform, seed: UInt64,
-        startBatch: Int = 0, prefetch: Int = 2, workerCount: Int = 1,
+        startBatch: Int = 0, slots: Range<Int>? = nil, prefetch: Int = 2, workerCount: Int = 1,
         maximumPixels: Int = ImageCodec.defaultMaximumPixels
     ) {
+        let slots = slots ?? 0..<batchSize
         precondition(batchSize > 0 && dataset.count > 0 && prefetch > 0 && workerCount > 0)
-        recipe = TrainingBatchRecipe(dataset: dataset, batchSize: batchSize, classCount: classCount, transform: transform,
-                                     seed: seed, maximumPixels: maximumPixels)
+        precondition(!slots.isEmpty && slots.lowerBound >= 0 && slots.upperBound <= batchSize, "slots \(slots) of a batch of \(batchSize)")
+        recipe = TrainingBatchRecipe(dataset: dataset, batchSize: batchSize, slots: slots, classCount: classCount,
+                                     transform: transform, seed: seed, maximumPixels: maximumPixels)
         self.prefetch = prefetch
         queue = PrefetchQueue(start: startBatch, depth: prefetch)
         for index in 0..<workerCount {
@@ -86,15 +93,19 @@ public enum BatchLoaderError: Error, CustomStringConvertible, Equatable {
 public final class TrainingBatchRecipe: Sendable {
     public let dataset: ChannelDataset
     public let batchSize: Int
+    /// The positions of each batch built (all, or one worker's share).
+    public let slots: Range<Int>
     public let classCount: Int
     public let transform: TrainingTransform
     public let seed: UInt64
     public let maximumPixels: Int
     private let cachedPermutation = Mutex<(epoch: Int, order: [Int])?>(nil)
 
-    init(dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: TrainingTransform, seed: UInt64, maximumPixels: Int) {
+    init(dataset: ChannelDataset, batchSize: Int, slots: Range<Int>, classCount: Int, transform: TrainingTransform,
+         seed: UInt64, maximumPixels: Int) {
         self.dataset = dataset
         self.batchSize = batchSize
+        self.slots = slots
         self.classCount = classCount
         self.transform = transform
         self.seed = seed
@@ -119,14 +130,14 @@ public final class TrainingBatchRecipe: Sendable {
         }
     }
 
-    /// Builds batch `k` (pure function of the seed and k).
+    /// Builds batch `k`'s `slots` (pure function of the seed and k).
     public func makeBatch(_ k: Int) throws -> Batch {
         let crop = transform.cropSize
         var labels: [UInt8] = []
-        labels.reserveCapacity(batchSize * crop * crop)
+        labels.reserveCapacity(slots.count * crop * crop)
         var names: [String] = []
-        var images = Tensor(shape: [batchSize, 3, crop, crop])
-        for slot in 0..<batchSize {
+        var images = Tensor(shape: [slots.count, 3, crop, crop])
+        for slot in slots {
             let position = k * batchSize + slot
             let index = sampleIndex(atStreamPosition: position)
             let sample = try dataset.loadSample(index, classCount: classCount, maximumPixels: maximumPixels)
@@ -134,7 +145,7 @@ public final class TrainingBatchRecipe: Sendable {
             let (image, sampleLabels) = transform(image: sample.image, labels: sample.labels, using: &generator)
             images.withMutablePointer { destination in
                 image.withPointer { source in
-                    (destination + slot * 3 * crop * crop).update(from: source, count: 3 * crop * crop)
+                    (destination + (slot - slots.lowerBound) * 3 * crop * crop).update(from: source, count: 3 * crop * crop)
                 }
             }
             labels += sampleLabels
@@ -223,10 +234,13 @@ public struct ValidationBatches: Sequence, Sendable {
     public let classCount: Int
     public let transform: ValidationTransform
     public let maximumPixels: Int
+    /// The dataset indices to visit (all, or one data-parallel worker's share).
+    public let indices: Range<Int>
 
     public init(dataset: ChannelDataset, batchSize: Int, classCount: Int, transform: ValidationTransform,
-                maximumPixels: Int = ImageCodec.defaultMaximumPixels) {
+                maximumPixels: Int = ImageCodec.defaultMaximumPixels, indices: Range<Int>? = nil) {
         self.dataset = dataset
+        self.indices = indices ?? 0..<dataset.count
         self.batchSize = transform.cropSize == nil ? 1 : batchSize
         self.classCount = classCount
         self.transform = transform
@@ -235,17 +249,17 @@ public struct ValidationBatches: Sequence, Sendable {
 
     public struct Iterator: IteratorProtocol {
         let batches: ValidationBatches
-        var start = 0
+        var start: Int
 
         public mutating func next() -> Result<Batch, Error>? {
-            guard start < batches.dataset.count else { return nil }
-            let end = Swift.min(start + batches.batchSize, batches.dataset.count)
+            guard start < batches.indices.upperBound else { return nil }
+            let end = Swift.min(start + batches.batchSize, batches.indices.upperBound)
             defer { start = end }
             return Result { try batches.batch(start..<end) }
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(batches: self) }
+    public func makeIterator() -> Iterator { Iterator(batches: self, start: indices.lowerBound) }
 
     func batch(_ range: Range<Int>) throws -> Batch {
         var parts: [(Tensor, [UInt8])] = []

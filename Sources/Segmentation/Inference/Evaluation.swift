@@ -6,8 +6,10 @@ extension Predictor {
     /// matrix. `batchSize` follows validation_mini_batch_size: 1 scores each
     /// whole image at its own size; more scores center crops of `cropSize`
     /// (the model's training crop when nil) that many at a time.
-    /// `progress(done, total)` is called after each batch.
-    public func evaluate(_ dataset: ChannelDataset, batchSize: Int = 1, cropSize: Int? = nil,
+    /// `progress(done, total)` is called after each batch. `indices` limits
+    /// the scoring to part of the set (a data-parallel worker's share; the
+    /// workers' matrices add up to the whole set's).
+    public func evaluate(_ dataset: ChannelDataset, batchSize: Int = 1, cropSize: Int? = nil, indices: Range<Int>? = nil,
                          progress: (Int, Int) throws -> Void = { _, _ in }) throws -> ConfusionMatrix {
         var crop: Int?
         if batchSize > 1 {
@@ -16,14 +18,14 @@ extension Predictor {
         }
         let batches = ValidationBatches(dataset: dataset, batchSize: batchSize, classCount: classCount,
                                         transform: ValidationTransform(cropSize: crop, normalization: model.normalization),
-                                        maximumPixels: maximumPixels)
+                                        maximumPixels: maximumPixels, indices: indices)
         var matrix = ConfusionMatrix(classCount: classCount)
         var done = 0
         for result in batches {
             let batch = try result.get()
             matrix.add(predictions: argmaxClasses(network(batch.images)), labels: batch.labels)
             done += batch.names.count
-            try progress(done, dataset.count)
+            try progress(done, indices?.count ?? dataset.count)
         }
         return matrix
     }

@@ -8,45 +8,88 @@ import RealModule
 // inference: y = γ·(x − running μ)/√(running σ² + ε) + β.
 // Channel sums accumulate per plane in Float (vectorised) and across planes in Double.
 
+/// Sums a per-channel statistics buffer over all data-parallel workers, in
+/// place (syncbn, SPEC §10). The buffer holds C (or 2·C) Double sums followed
+/// by the worker's value count; afterwards, the totals over every worker.
+public typealias BatchNormReduction = @Sendable (UnsafeMutableBufferPointer<Double>) -> Void
+
 /// Forward in training mode. Writes `output`, `mean[C]`, `variance[C]` (biased).
 /// With `relu`, writes max(y, 0) instead (BN and ReLU fused in one pass).
+///
+/// With `reduce` (syncbn), the statistics cover every worker's batch: the
+/// per-channel sums and the count are reduced, then the centered sums of
+/// squares about the global mean (two passes, as with one worker, so N
+/// workers compute what one worker with the whole batch computes).
 func batchNormTrainingForward(
     output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
     input: UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-    batch: Int, channels: Int, plane: Int, epsilon: Float, relu: Bool = false
+    batch: Int, channels: Int, plane: Int, epsilon: Float, relu: Bool = false, reduce: BatchNormReduction? = nil
 ) {
     let output = SendablePointer(output), mean = SendablePointer(mean), variance = SendablePointer(variance)
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
     let shift = SendablePointer(UnsafeMutablePointer(mutating: shift))
-    let count = Double(batch * plane)
-    parallelFor(channels, minimumChunk: max(1, 32768 / max(1, batch * plane))) { range in
-        for c in range {
-            var total = 0.0
-            for n in 0..<batch { total += Double(relaxedSum(input.base + (n * channels + c) * plane, count: plane)) }
-            let mu = Float(total / count)
-            var squares = 0.0
-            for n in 0..<batch {
-                let x = input.base + (n * channels + c) * plane
-                var s: Float = 0
-                for i in 0..<plane { let d = x[i] - mu; s = Relaxed.multiplyAdd(d, d, s) }
-                squares += Double(s)
-            }
-            let sigma2 = Float(squares / count)
-            mean.base[c] = mu
-            variance.base[c] = sigma2
-            let a = scale.base[c] / (sigma2 + epsilon).squareRoot()
-            let b = shift.base[c] - mu * a
-            for n in 0..<batch {
-                let x = input.base + (n * channels + c) * plane
-                let y = output.base + (n * channels + c) * plane
-                if relu {
-                    for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
-                } else {
-                    for i in 0..<plane { y[i] = x[i] * a + b }
-                }
+    let minimumChunk = max(1, 32768 / max(1, batch * plane))
+    @inline(__always) func channelSum(_ c: Int) -> Double {
+        var total = 0.0
+        for n in 0..<batch { total += Double(relaxedSum(input.base + (n * channels + c) * plane, count: plane)) }
+        return total
+    }
+    @inline(__always) func centeredSquares(_ c: Int, _ mu: Float) -> Double {
+        var squares = 0.0
+        for n in 0..<batch {
+            let x = input.base + (n * channels + c) * plane
+            var s: Float = 0
+            for i in 0..<plane { let d = x[i] - mu; s = Relaxed.multiplyAdd(d, d, s) }
+            squares += Double(s)
+        }
+        return squares
+    }
+    @inline(__always) func normalize(_ c: Int) {
+        let a = scale.base[c] / (variance.base[c] + epsilon).squareRoot()
+        let b = shift.base[c] - mean.base[c] * a
+        for n in 0..<batch {
+            let x = input.base + (n * channels + c) * plane
+            let y = output.base + (n * channels + c) * plane
+            if relu {
+                for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
+            } else {
+                for i in 0..<plane { y[i] = x[i] * a + b }
             }
         }
+    }
+    guard let reduce else {
+        let count = Double(batch * plane)
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range {
+                let mu = Float(channelSum(c) / count)
+                mean.base[c] = mu
+                variance.base[c] = Float(centeredSquares(c, mu) / count)
+                normalize(c)
+            }
+        }
+        return
+    }
+    // syncbn: [Σx per channel, count] summed over the workers, then [Σ(x − μ)² per channel, count].
+    var sums = [Double](repeating: 0, count: channels + 1)
+    sums.withUnsafeMutableBufferPointer { buffer in
+        let sum = SendablePointer(buffer.baseAddress!)
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range { sum.base[c] = channelSum(c) }
+        }
+        buffer[channels] = Double(batch * plane)
+        reduce(buffer)
+        let count = buffer[channels]
+        for c in 0..<channels { mean.base[c] = Float(buffer[c] / count) }
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range { sum.base[c] = centeredSquares(c, mean.base[c]) }
+        }
+        buffer[channels] = Double(batch * plane)
+        reduce(buffer)
+        for c in 0..<channels { variance.base[c] = Float(buffer[c] / buffer[channels]) }
+    }
+    parallelFor(channels, minimumChunk: minimumChunk) { range in
+        for c in range { normalize(c) }
     }
 }
 
@@ -57,13 +100,17 @@ func batchNormTrainingForward(
 /// masked to where that output is positive, so the ReLU's backward costs no
 /// extra pass. With `overwriteInputGradient`, dx is written rather than
 /// added to (for a fresh, uninitialized dx).
+///
+/// With `reduce` (syncbn), dx uses Σdy, Σdy·x̂ and M summed over every
+/// worker, while dγ and dβ receive this worker's own sums: the gradient
+/// all-reduce adds those up afterwards.
 func batchNormTrainingBackward(
     inputGradient: UnsafeMutablePointer<Float>?, scaleGradient: UnsafeMutablePointer<Float>?,
     shiftGradient: UnsafeMutablePointer<Float>?,
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
     batch: Int, channels: Int, plane: Int, epsilon: Float,
-    reluOutput: UnsafePointer<Float>? = nil, overwriteInputGradient: Bool = false
+    reluOutput: UnsafePointer<Float>? = nil, overwriteInputGradient: Bool = false, reduce: BatchNormReduction? = nil
 ) {
     let mask = reluOutput.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
     let dx = inputGradient.map { SendablePointer($0) }
@@ -74,72 +121,108 @@ func batchNormTrainingBackward(
     let scale = SendablePointer(UnsafeMutablePointer(mutating: scale))
     let mean = SendablePointer(UnsafeMutablePointer(mutating: mean))
     let variance = SendablePointer(UnsafeMutablePointer(mutating: variance))
-    let count = Double(batch * plane)
-    parallelFor(channels, minimumChunk: max(1, 32768 / max(1, batch * plane))) { range in
-        for c in range {
-            let mu = mean.base[c]
-            let invstd = 1 / (variance.base[c] + epsilon).squareRoot()
-            var sumDy = 0.0, sumDyCentered = 0.0
-            for n in 0..<batch {
-                let offset = (n * channels + c) * plane
-                let g = dy.base + offset, x = input.base + offset
-                if let mask {
-                    let y = UnsafePointer(mask.base + offset)
-                    var s8 = Float8(), t8 = Float8()
-                    let mu8 = Float8(repeating: mu)
-                    var i = 0
-                    while i + 8 <= plane {
-                        let gi = where8(load8(g, i), positive: load8(y, i))
-                        s8 += gi
-                        t8 += gi * (load8(x, i) - mu8)
-                        i += 8
-                    }
-                    var s = s8.sum(), t = t8.sum()
-                    while i < plane {
-                        let gi: Float = y[i] > 0 ? g[i] : 0
-                        s += gi
-                        t += gi * (x[i] - mu)
-                        i += 1
-                    }
-                    sumDy += Double(s)
-                    sumDyCentered += Double(t)
-                } else {
-                    sumDy += Double(relaxedSum(g, count: plane))
-                    var s: Float = 0
-                    for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
-                    sumDyCentered += Double(s)
+    let minimumChunk = max(1, 32768 / max(1, batch * plane))
+    /// (Σ dy, Σ dy·(x − μ)) of channel c over this worker's batch.
+    @inline(__always) func channelSums(_ c: Int) -> (Double, Double) {
+        let mu = mean.base[c]
+        var sumDy = 0.0, sumDyCentered = 0.0
+        for n in 0..<batch {
+            let offset = (n * channels + c) * plane
+            let g = dy.base + offset, x = input.base + offset
+            if let mask {
+                let y = UnsafePointer(mask.base + offset)
+                var s8 = Float8(), t8 = Float8()
+                let mu8 = Float8(repeating: mu)
+                var i = 0
+                while i + 8 <= plane {
+                    let gi = where8(load8(g, i), positive: load8(y, i))
+                    s8 += gi
+                    t8 += gi * (load8(x, i) - mu8)
+                    i += 8
+                }
+                var s = s8.sum(), t = t8.sum()
+                while i < plane {
+                    let gi: Float = y[i] > 0 ? g[i] : 0
+                    s += gi
+                    t += gi * (x[i] - mu)
+                    i += 1
+                }
+                sumDy += Double(s)
+                sumDyCentered += Double(t)
+            } else {
+                sumDy += Double(relaxedSum(g, count: plane))
+                var s: Float = 0
+                for i in 0..<plane { s = Relaxed.multiplyAdd(g[i], x[i] - mu, s) }
+                sumDyCentered += Double(s)
+            }
+        }
+        return (sumDy, sumDyCentered)
+    }
+    /// dx of channel c from the sums over `count` values.
+    @inline(__always) func writeInputGradient(_ c: Int, sumDy: Double, sumDyCentered: Double, count: Double) {
+        guard let dx else { return }
+        let mu = mean.base[c]
+        let invstd = 1 / (variance.base[c] + epsilon).squareRoot()
+        let sumDyXhat = sumDyCentered * Double(invstd)
+        let k = scale.base[c] * invstd
+        let meanDy = Float(sumDy / count)
+        let meanDyXhat = Float(sumDyXhat / count)
+        // dx = k·(g − meanDy − x̂·meanDyXhat) = α·g + β·x + γ0 per element
+        let alpha = k, beta = -k * invstd * meanDyXhat, gamma0 = -k * meanDy + k * invstd * meanDyXhat * mu
+        for n in 0..<batch {
+            let offset = (n * channels + c) * plane
+            let g = dy.base + offset, x = input.base + offset, d = dx.base + offset
+            switch (mask, overwriteInputGradient) {
+            case (nil, false): for i in 0..<plane { d[i] += alpha * g[i] + beta * x[i] + gamma0 }
+            case (nil, true): for i in 0..<plane { d[i] = alpha * g[i] + beta * x[i] + gamma0 }
+            case (let mask?, let overwrite):
+                let y = UnsafePointer(mask.base + offset)
+                let (a8, b8, c8) = (Float8(repeating: alpha), Float8(repeating: beta), Float8(repeating: gamma0))
+                var i = 0
+                while i + 8 <= plane {
+                    let value = a8 * where8(load8(g, i), positive: load8(y, i)) + b8 * load8(x, i) + c8
+                    store8(overwrite ? value : value + load8(d, i), d, i)
+                    i += 8
+                }
+                while i < plane {
+                    let value = alpha * (y[i] > 0 ? g[i] : 0) + beta * x[i] + gamma0
+                    d[i] = overwrite ? value : d[i] + value
+                    i += 1
                 }
             }
-            let sumDyXhat = sumDyCentered * Double(invstd)
-            dbeta?.base[c] += Float(sumDy)
-            dgamma?.base[c] += Float(sumDyXhat)
-            guard let dx else { continue }
-            let k = scale.base[c] * invstd
-            let meanDy = Float(sumDy / count)
-            let meanDyXhat = Float(sumDyXhat / count)
-            // dx = k·(g − meanDy − x̂·meanDyXhat) = α·g + β·x + γ0 per element
-            let alpha = k, beta = -k * invstd * meanDyXhat, gamma0 = -k * meanDy + k * invstd * meanDyXhat * mu
-            for n in 0..<batch {
-                let offset = (n * channels + c) * plane
-                let g = dy.base + offset, x = input.base + offset, d = dx.base + offset
-                switch (mask, overwriteInputGradient) {
-                case (nil, false): for i in 0..<plane { d[i] += alpha * g[i] + beta * x[i] + gamma0 }
-                case (nil, true): for i in 0..<plane { d[i] = alpha * g[i] + beta * x[i] + gamma0 }
-                case (let mask?, let overwrite):
-                    let y = UnsafePointer(mask.base + offset)
-                    let (a8, b8, c8) = (Float8(repeating: alpha), Float8(repeating: beta), Float8(repeating: gamma0))
-                    var i = 0
-                    while i + 8 <= plane {
-                        let value = a8 * where8(load8(g, i), positive: load8(y, i)) + b8 * load8(x, i) + c8
-                        store8(overwrite ? value : value + load8(d, i), d, i)
-                        i += 8
-                    }
-                    while i < plane {
-                        let value = alpha * (y[i] > 0 ? g[i] : 0) + beta * x[i] + gamma0
-                        d[i] = overwrite ? value : d[i] + value
-                        i += 1
-                    }
-                }
+        }
+    }
+    @inline(__always) func addParameterGradients(_ c: Int, sumDy: Double, sumDyCentered: Double) {
+        let invstd = 1 / (variance.base[c] + epsilon).squareRoot()
+        dbeta?.base[c] += Float(sumDy)
+        dgamma?.base[c] += Float(sumDyCentered * Double(invstd))
+    }
+    guard let reduce else {
+        let count = Double(batch * plane)
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range {
+                let (sumDy, sumDyCentered) = channelSums(c)
+                addParameterGradients(c, sumDy: sumDy, sumDyCentered: sumDyCentered)
+                writeInputGradient(c, sumDy: sumDy, sumDyCentered: sumDyCentered, count: count)
+            }
+        }
+        return
+    }
+    // syncbn: [Σdy per channel, Σdy·(x − μ) per channel, count] summed over the workers.
+    var sums = [Double](repeating: 0, count: 2 * channels + 1)
+    sums.withUnsafeMutableBufferPointer { buffer in
+        let sum = SendablePointer(buffer.baseAddress!)
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range {
+                (sum.base[c], sum.base[channels + c]) = channelSums(c)
+                addParameterGradients(c, sumDy: sum.base[c], sumDyCentered: sum.base[channels + c])
+            }
+        }
+        buffer[2 * channels] = Double(batch * plane)
+        reduce(buffer)
+        parallelFor(channels, minimumChunk: minimumChunk) { range in
+            for c in range {
+                writeInputGradient(c, sumDy: sum.base[c], sumDyCentered: sum.base[channels + c], count: sum.base[2 * channels])
             }
         }
     }
@@ -221,13 +304,24 @@ func batchNormInferenceBackward(
 public struct BatchNormStatistics: Sendable {
     public var mean: Tensor
     public var variance: Tensor
+    /// syncbn: how the forward reduced its sums over the workers; the
+    /// backward reduces its own the same way (nil: this worker's batch alone).
+    public var reduction: BatchNormReduction?
+
+    public init(mean: Tensor, variance: Tensor, reduction: BatchNormReduction? = nil) {
+        self.mean = mean
+        self.variance = variance
+        self.reduction = reduction
+    }
 }
 
 /// Batch normalization's ε: 1e-5 (GluonCV and torchvision).
 public let batchNormEpsilon: Float = 1e-5
 
+/// With `reduce` (syncbn) the statistics are over every worker's batch;
+/// the returned statistics carry it to the backward.
 public func batchNormTraining(
-    _ input: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = batchNormEpsilon
+    _ input: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = batchNormEpsilon, reduce: BatchNormReduction? = nil
 ) -> (output: Tensor, statistics: BatchNormStatistics) {
     let s = input.shape
     precondition(s.rank == 4 && scale.shape == [s.channels] && shift.shape == [s.channels],
@@ -238,11 +332,11 @@ public func batchNormTraining(
             mean.withMutablePointer { m in variance.withMutablePointer { v in
                 batchNormTrainingForward(
                     output: y.baseAddress!, mean: m, variance: v, input: x, scale: g, shift: b,
-                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon, reduce: reduce)
             } }
         } } }
     }
-    return (output, BatchNormStatistics(mean: mean, variance: variance))
+    return (output, BatchNormStatistics(mean: mean, variance: variance, reduction: reduce))
 }
 
 public func batchNormTrainingBackward(
@@ -260,7 +354,8 @@ public func batchNormTrainingBackward(
                         batchNormTrainingBackward(
                             inputGradient: dx, scaleGradient: dg, shiftGradient: db,
                             outputGradient: dy, input: x, scale: g, mean: m, variance: v,
-                            batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+                            batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon,
+                            reduce: statistics.reduction)
                     }
                 }
             }

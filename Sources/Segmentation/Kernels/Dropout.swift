@@ -10,6 +10,12 @@ private func keepScale(_ index: Int, seed: UInt64, probability: Float, scale: Fl
     return SplitMix64.unitFloat(bits) >= probability ? scale : 0
 }
 
+/// The seed whose mask element i is element `offset` + i of `seed`'s mask
+/// (the draw is linear in the counter), for a worker holding part of a batch.
+func dropoutSeed(_ seed: UInt64, skippingElements offset: Int) -> UInt64 {
+    seed &+ UInt64(truncatingIfNeeded: offset) &* 0x9E37_79B9_7F4A_7C15
+}
+
 private let dropoutChunk = 1 << 15
 
 func dropoutForward(

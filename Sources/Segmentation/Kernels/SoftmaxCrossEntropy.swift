@@ -99,13 +99,17 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [UInt8]) -> (loss: Float
 
 /// Adds `weight · ∂(mean cross-entropy)/∂logits` into `logitsGradient` and
 /// returns the (unweighted) mean loss and the valid pixel count.
+///
+/// `normalizer`: the valid pixel count to average over, when the batch is
+/// part of a larger one (data-parallel: the global batch's count, SPEC §10);
+/// the returned loss is then this part's share of the global mean.
 @discardableResult
 public func softmaxCrossEntropyBackward(
-    logitsGradient: inout Tensor, logits: Tensor, labels: [UInt8], weight: Float = 1
+    logitsGradient: inout Tensor, logits: Tensor, labels: [UInt8], weight: Float = 1, normalizer: Int? = nil
 ) -> (loss: Float, validCount: Int) {
     let s = logits.shape
     precondition(logitsGradient.shape == s && labels.count == s.batch * s.height * s.width)
-    let valid = labels.reduce(0) { $0 + ($1 == ignoreLabel ? 0 : 1) }
+    let valid = normalizer ?? labels.reduce(0) { $0 + ($1 == ignoreLabel ? 0 : 1) }
     let scale = valid > 0 ? weight / Float(valid) : 0
     let (sum, count) = logitsGradient.withMutablePointer { dz in
         logits.withPointer { z in
@@ -115,5 +119,5 @@ public func softmaxCrossEntropyBackward(
             }
         }
     }
-    return (count > 0 ? Float(sum / Double(count)) : 0, count)
+    return (valid > 0 ? Float(sum / Double(valid)) : 0, count)
 }

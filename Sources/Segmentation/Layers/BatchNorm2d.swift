@@ -46,11 +46,11 @@ public struct BatchNorm2d: Sendable {
                         batchNormTrainingForward(
                             output: out.baseAddress!, mean: m, variance: v, input: xp, scale: g, shift: b,
                             batch: s.batch, channels: channels, plane: s.height * s.width, epsilon: batchNormEpsilon,
-                            relu: relu)
+                            relu: relu, reduce: context.batchNormReduction)
                     } }
                 } } }
             }
-            let statistics = BatchNormStatistics(mean: mean, variance: variance)
+            let statistics = BatchNormStatistics(mean: mean, variance: variance, reduction: context.batchNormReduction)
             context.record(mean: runningMean, variance: runningVariance, statistics: statistics)
             return (y, Cache(input: x, statistics: statistics, reluOutput: relu ? y : nil))
         case .inference:
@@ -85,7 +85,7 @@ public struct BatchNorm2d: Sendable {
                                     inputGradient: out.baseAddress!, scaleGradient: dgp, shiftGradient: dbp,
                                     outputGradient: g, input: x, scale: gamma, mean: m, variance: v,
                                     batch: s.batch, channels: channels, plane: s.height * s.width, epsilon: batchNormEpsilon,
-                                    reluOutput: mask, overwriteInputGradient: true)
+                                    reluOutput: mask, overwriteInputGradient: true, reduce: statistics.reduction)
                             }
                             if let y = cache.reluOutput { y.withPointer { run($0) } } else { run(nil) }
                         } }

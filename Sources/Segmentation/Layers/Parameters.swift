@@ -13,6 +13,14 @@ public enum ParameterRole: Sendable, Hashable {
     case buffer
 }
 
+/// Told when a layer's backward puts a gradient back into a gradient store.
+/// A backward puts each gradient back once, when it is final (no parameter
+/// is used twice in a network), so data-parallel training can start summing
+/// it over the workers while the rest of the backward runs.
+public protocol GradientObserver: AnyObject, Sendable {
+    func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor)
+}
+
 /// Named tensors in registration order: a network's parameters and buffers,
 /// and, with the same IDs and names, its gradients and optimizer state.
 ///
@@ -25,6 +33,8 @@ public struct ParameterStore: Sendable {
     public private(set) var learningRateMultipliers: [Float] = []
     public var tensors: [Tensor] = []
     private var indexByName: [String: Int] = [:]
+    /// For a gradient store: told of every `put` (see `GradientObserver`).
+    public var gradientObserver: (any GradientObserver)?
 
     public init() {}
 
@@ -58,6 +68,7 @@ public struct ParameterStore: Sendable {
     /// Returns a tensor taken with `take`.
     public mutating func put(_ id: ParameterID, _ tensor: Tensor) {
         tensors[id.index] = tensor
+        gradientObserver?.gradientIsFinal(id, tensor)
     }
 
     private static let placeholder = Tensor.zeros([0])

@@ -76,7 +76,7 @@ public struct Dropout: Sendable {
     /// Cache: the mask seed (nil in inference, where the layer is the identity).
     public func forward(_ x: Tensor, context: ForwardContext) -> (Tensor, UInt64?) {
         guard context.mode == .training, probability > 0 else { return (x, nil) }
-        let seed = context.dropoutSeed()
+        let seed = context.dropoutSeed(for: x.shape)
         return (dropout(x, probability: probability, seed: seed), seed)
     }
 

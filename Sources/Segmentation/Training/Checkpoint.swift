@@ -83,3 +83,53 @@ struct Checkpoint {
                      optimizerFirst: first, optimizerSecond: second, optimizerThird: third)
     }
 }
+
+extension Checkpoint {
+    /// What rank 0 tells the others about the checkpoint it read.
+    private struct ResumeMessage: Codable {
+        var file: String?
+        var metadata: Metadata?
+        var error: String?
+    }
+
+    /// Resumes every rank of a job (any number, SPEC §10): rank 0 reads the
+    /// checkpoint (the other ranks' machines need not hold it), loads it into
+    /// `parameters` and `optimizer`, and sends the state to the others.
+    /// Returns the saved scalars, or nil on every rank when there is no checkpoint.
+    static func resume(from directory: URL, configuration: TrainingConfiguration, parameters: inout ParameterStore,
+                       optimizer: inout Optimizer, communicator: any Communicator)
+        throws -> (file: String, metadata: Metadata)?
+    {
+        var message: [UInt8] = []
+        var failure: Error?
+        if communicator.isRoot {
+            var outcome = ResumeMessage()
+            do {
+                if let state = try read(from: directory, configuration: configuration, optimizer: optimizer) {
+                    try parameters.load(state.parameters, file: state.file)
+                    optimizer.restore(step: state.metadata.optimizerStep, first: state.optimizerFirst,
+                                      second: state.optimizerSecond, third: state.optimizerThird)
+                    (outcome.file, outcome.metadata) = (state.file, state.metadata)
+                }
+            } catch {
+                failure = error
+                outcome.error = "rank 0 could not resume: \(error)"
+            }
+            message = Array(try JSONEncoder().encode(outcome))
+        }
+        communicator.broadcast(&message)
+        if let failure { throw failure }
+        let outcome = try JSONDecoder().decode(ResumeMessage.self, from: Data(message))
+        if let error = outcome.error { throw DataParallelError.resumeFailed(error) }
+        guard let file = outcome.file, let metadata = outcome.metadata else { return nil }
+        if communicator.size > 1 {
+            communicator.broadcast(&parameters)
+            var first = optimizer.firstState, second = optimizer.secondState, third = optimizer.thirdState
+            communicator.broadcast(&first)
+            communicator.broadcast(&second)
+            communicator.broadcast(&third)
+            optimizer.restore(step: metadata.optimizerStep, first: first, second: second, third: third)
+        }
+        return (file, metadata)
+    }
+}

@@ -24,15 +24,21 @@ public struct SegmentationLoss: Sendable {
     }
 
     /// Loss and logit gradients for one batch; `labels` are [N, H, W] class ids, row-major.
-    public func evaluate(_ output: SegmentationOutput, labels: [UInt8]) -> Evaluation {
+    ///
+    /// `globalValidPixels`: in data-parallel training, the non-ignored pixels
+    /// of the whole global batch (SPEC §10). Means are taken over that count,
+    /// so the workers' losses and gradients add up to the global batch's.
+    public func evaluate(_ output: SegmentationOutput, labels: [UInt8], globalValidPixels: Int? = nil) -> Evaluation {
         var dLogits = Tensor.zeros(output.logits.shape)
-        let (main, valid) = softmaxCrossEntropyBackward(logitsGradient: &dLogits, logits: output.logits, labels: labels)
+        let (main, valid) = softmaxCrossEntropyBackward(logitsGradient: &dLogits, logits: output.logits, labels: labels,
+                                                        normalizer: globalValidPixels)
         var auxiliary: Float?
         var dAux: Tensor?
         if let auxLogits = output.auxiliaryLogits {
             var gradient = Tensor.zeros(auxLogits.shape)
             auxiliary = softmaxCrossEntropyBackward(
-                logitsGradient: &gradient, logits: auxLogits, labels: labels, weight: auxiliaryWeight).loss
+                logitsGradient: &gradient, logits: auxLogits, labels: labels, weight: auxiliaryWeight,
+                normalizer: globalValidPixels).loss
             dAux = gradient
         }
         return Evaluation(total: main + auxiliaryWeight * (auxiliary ?? 0), main: main, auxiliary: auxiliary,

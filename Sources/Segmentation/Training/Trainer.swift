@@ -45,12 +45,26 @@ public final class Trainer {
     /// instead of ImageNet weights; its backbone, algorithm, crop size and
     /// class count must match the configuration.
     public let priorModel: URL?
+    /// The data-parallel workers (SPEC §10): every rank runs a `Trainer`
+    /// with the same arguments. Rank 0 alone reports events and writes the
+    /// model directory and checkpoints.
+    public let communicator: any Communicator
+    /// The host name in the SageMaker log lines (`algo-1`, `algo-2`, …).
+    public let hostName: String
+    /// Debug check: after every epoch, compare a hash of the weights across
+    /// the ranks and fail when they differ.
+    public let checkWeightsAcrossRanks: Bool
 
     public init(
         configuration: TrainingConfiguration, dataDirectory: URL, modelDirectory: URL,
         pretrainedWeights: URL? = nil, cacheDirectory: URL = PretrainedBackbone.defaultCacheDirectory(),
-        allowDownload: Bool = true, checkpointDirectory: URL? = nil, resume: Bool = false, priorModel: URL? = nil
+        allowDownload: Bool = true, checkpointDirectory: URL? = nil, resume: Bool = false, priorModel: URL? = nil,
+        communicator: any Communicator = SingleProcessCommunicator(), hostName: String = SageMakerLog.host,
+        checkWeightsAcrossRanks: Bool = false
     ) {
+        self.communicator = communicator
+        self.hostName = hostName
+        self.checkWeightsAcrossRanks = checkWeightsAcrossRanks
         self.priorModel = priorModel
         self.allowDownload = allowDownload
         self.checkpointDirectory = checkpointDirectory
@@ -65,13 +79,26 @@ public final class Trainer {
     /// Trains, validates after every epoch, and writes the artifacts.
     /// Returns the epoch summaries.
     @discardableResult
-    public func run(events: (TrainingEvent) throws -> Void = { _ in }) throws -> [EpochSummary] {
+    public func run(events allEvents: (TrainingEvent) throws -> Void = { _ in }) throws -> [EpochSummary] {
         let c = configuration
         try c.validate()  // a configuration built by hand in Swift has not been through the loader
+        let (rank, workers) = (communicator.rank, communicator.size)
+        let isRoot = communicator.isRoot
+        func events(_ event: TrainingEvent) throws { if isRoot { try allEvents(event) } }
         let train = try ChannelDataset(dataDirectory: dataDirectory, split: .train)
         let validation = try ChannelDataset(dataDirectory: dataDirectory, split: .validation)
         guard train.count > 0 else { throw TrainingError.emptyChannel("train") }
         guard validation.count > 0 else { throw TrainingError.emptyChannel("validation") }
+        if workers > 1 {
+            // Every rank must train the same job: the same error on every rank, before any file is written.
+            let differing = communicator.ranksDiffering(from: configurationHash(c, train: train, validation: validation))
+            guard differing.isEmpty else { throw DataParallelError.configurationMismatch(ranks: differing, workers: workers) }
+            guard c.miniBatchSize >= workers else {
+                throw DataParallelError.batchTooSmall(miniBatchSize: c.miniBatchSize, workers: workers)
+            }
+            let (fewest, most) = (c.miniBatchSize / workers, (c.miniBatchSize + workers - 1) / workers)
+            try events(.note("data-parallel training on \(workers) workers, \(fewest == most ? "\(most)" : "\(fewest)–\(most)") samples each of every batch of \(c.miniBatchSize), syncbn \(c.syncBN ? "on" : "off")"))
+        }
         if train.count != c.numTrainingSamples {
             try events(.note("warning: num_training_samples is \(c.numTrainingSamples) but the train channel holds \(train.count) pairs; the learning-rate schedule follows num_training_samples"))
         }
@@ -113,7 +140,10 @@ public final class Trainer {
             try events(.note("backbone initialized from \(pretrained.path)"))
         }
 
-        try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
+        // The same starting weights on every rank, whatever each one's files held.
+        communicator.broadcast(&parameters)
+
+        if isRoot { try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true) }
         let loss = SegmentationLoss(auxiliaryWeight: Float(c.auxiliaryWeight))
         var optimizer = Optimizer(configuration: c, parameters: parameters)
         let schedule = LearningRateSchedule(configuration: c)
@@ -122,10 +152,10 @@ public final class Trainer {
         var bestMeanIoU = -1.0
         var iteration = 0
         var firstEpoch = 0
-        if resume, let checkpointDirectory, let state = try Checkpoint.read(from: checkpointDirectory, configuration: c, optimizer: optimizer) {
-            try parameters.load(state.parameters, file: state.file)
-            optimizer.restore(step: state.metadata.optimizerStep, first: state.optimizerFirst, second: state.optimizerSecond,
-                              third: state.optimizerThird)
+        if resume, let checkpointDirectory,
+            let state = try Checkpoint.resume(from: checkpointDirectory, configuration: c, parameters: &parameters,
+                                              optimizer: &optimizer, communicator: communicator)
+        {
             summaries = state.metadata.summaries
             bestMeanIoU = state.metadata.bestMeanIoU
             iteration = state.metadata.iteration
@@ -133,12 +163,14 @@ public final class Trainer {
             firstEpoch = summaries.count
             try events(.note("resuming from \(state.file) after epoch \(firstEpoch - 1) (iteration \(iteration))"))
         }
+        let share = dataParallelShare(of: c.miniBatchSize, rank: rank, workers: workers)
         let loader = TrainingBatchLoader(dataset: train, batchSize: c.miniBatchSize, classCount: c.numClasses,
                                          transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed,
-                                         startBatch: iteration)
+                                         startBatch: iteration, slots: share)
         defer { loader.stop() }
         let workspace = Workspace()
-        var gradients = parameters.zerosLikeTrainable()
+        let trainingStep = TrainingStep(network: network, parameters: parameters, loss: loss, communicator: communicator,
+                                        syncBatchNorm: c.syncBN, workspace: workspace)
         let iterationsPerEpoch = max(1, train.count / c.miniBatchSize)
         let clock = ContinuousClock()
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
@@ -147,21 +179,17 @@ public final class Trainer {
             let epochStart = clock.now
             var lossSum = 0.0
             var learningRate = 0.0
+            var communicationSeconds = 0.0
             for step in 0..<iterationsPerEpoch {
                 let batch = try loader.next()
                 learningRate = schedule(iteration)
-                let context = ForwardContext(mode: .training, workspace: workspace, seed: c.seed &+ UInt64(iteration))
-                let (output, cache) = network.forward(batch.images, parameters: parameters, context: context)
-                let evaluation = loss.evaluate(output, labels: batch.labels)
-                guard evaluation.total.isFinite else {
-                    throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: step, value: evaluation.total)
+                let result = trainingStep.run(batch, firstSample: share.lowerBound, seed: c.seed &+ UInt64(iteration),
+                                              parameters: &parameters, optimizer: &optimizer, learningRate: learningRate)
+                guard result.loss.isFinite else {
+                    throw TrainingError.nonFiniteLoss(epoch: epoch, iteration: step, value: result.loss)
                 }
-                gradients.zeroTrainable()
-                network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
-                                 cache: cache!, parameters: parameters, gradients: &gradients, context: context)
-                optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
-                context.updateRunningStatistics(in: &parameters)
-                lossSum += Double(evaluation.total)
+                communicationSeconds += trainingStep.lastCommunicationWaitSeconds
+                lossSum += Double(result.loss)
                 iteration += 1
                 try events(.iteration(epoch: epoch, step: step + 1, steps: iterationsPerEpoch, meanLoss: lossSum / Double(step + 1),
                                       samplesPerSecond: Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)))
@@ -172,11 +200,22 @@ public final class Trainer {
                 }
             }
             let trainSeconds = seconds(clock.now - epochStart)
+            if workers > 1 {
+                try events(.note(String(format: "epoch %d: %d workers, %.3f s per step, of which %.3f s waiting for the gradient all-reduce after the backward",
+                                        epoch, workers, trainSeconds / Double(iterationsPerEpoch), communicationSeconds / Double(iterationsPerEpoch))))
+            }
+            if checkWeightsAcrossRanks && workers > 1 {
+                let differing = communicator.ranksDiffering(from: weightHash(parameters))
+                guard differing.isEmpty else { throw DataParallelError.weightsDiverged(ranks: differing, epoch: epoch) }
+                try events(.note("epoch \(epoch): the weights are identical on all \(workers) ranks"))
+            }
 
-            // Validation over the whole set.
+            // Validation over the whole set, split over the workers.
             let model = SegmentationModel(network: network, parameters: parameters, cropSize: c.cropSize)
-            let matrix = try Predictor(model: model, lending: workspace)
-                .evaluate(validation, batchSize: c.validationMiniBatchSize, cropSize: c.cropSize)
+            var matrix = try Predictor(model: model, lending: workspace)
+                .evaluate(validation, batchSize: c.validationMiniBatchSize, cropSize: c.cropSize,
+                          indices: dataParallelShare(of: validation.count, rank: rank, workers: workers))
+            if workers > 1 { matrix.sumOverWorkers(communicator) }
             let summary = EpochSummary(
                 epoch: epoch, trainLoss: lossSum / Double(iterationsPerEpoch),
                 validationPixelAccuracy: matrix.pixelAccuracy, validationMeanIoU: matrix.meanIoU,
@@ -185,33 +224,46 @@ public final class Trainer {
                 seconds: seconds(clock.now - epochStart))
             summaries.append(summary)
 
-            // Artifacts, each written atomically.
-            if summary.validationMeanIoU > bestMeanIoU {
-                bestMeanIoU = summary.validationMeanIoU
-                try ModelDirectory.write(model, to: modelDirectory, hyperparameters: c.hyperparameters,
-                                         origin: "trained by segment train (best epoch \(epoch))")
-            }
-            try SafeTensorsFile(tensors: parameters.namedTensors, metadata: ["epoch": "\(epoch)"])
-                .write(to: modelDirectory.appendingPathComponent(ModelDirectory.lastWeightsFile))
-            try writeAtomically(Data(summaries.map { $0.jsonLine + "\n" }.joined().utf8),
-                                to: modelDirectory.appendingPathComponent("metrics.jsonl"))
-            try writeAtomically(Data(TrainingCurves.png(loss: summaries.map(\.trainLoss),
-                                                        meanIoU: summaries.map(\.validationMeanIoU),
-                                                        pixelAccuracy: summaries.map(\.validationPixelAccuracy))),
-                                to: modelDirectory.appendingPathComponent("training-curves.png"))
+            // Artifacts, each written atomically, by rank 0 alone.
             let stop = c.earlyStopping && stopper.record(meanIoU: summary.validationMeanIoU)
-            if let checkpointDirectory {
-                try Checkpoint(parameters: parameters, optimizer: optimizer, summaries: summaries, bestMeanIoU: bestMeanIoU,
-                               iteration: iteration, stopper: stopper)
-                    .write(to: checkpointDirectory, configuration: c)
+            let improved = summary.validationMeanIoU > bestMeanIoU
+            if improved { bestMeanIoU = summary.validationMeanIoU }
+            if isRoot {
+                try writeArtifacts(model: model, parameters: parameters, optimizer: optimizer, summaries: summaries,
+                                   improved: improved, bestMeanIoU: bestMeanIoU, iteration: iteration, stopper: stopper)
             }
-            try events(.epoch(summary, lines: SageMakerLog.epochLines(summary)))
+            try events(.epoch(summary, lines: SageMakerLog.epochLines(summary, host: hostName)))
             if stop {
                 try events(.note("early stopping after epoch \(epoch): validation mIOU has not improved for \(stopper.stalledEpochs) epochs (best \(String(format: "%.4f", stopper.best)))"))
                 break
             }
         }
-        try ModelDirectory.archive(modelDirectory)
+        if isRoot { try ModelDirectory.archive(modelDirectory) }
+        communicator.barrier()
         return summaries
+    }
+
+    /// The model directory's files after an epoch, and the checkpoint.
+    private func writeArtifacts(model: SegmentationModel, parameters: ParameterStore, optimizer: Optimizer,
+                                summaries: [EpochSummary], improved: Bool, bestMeanIoU: Double, iteration: Int,
+                                stopper: EarlyStopping) throws {
+        let c = configuration, epoch = summaries.last!.epoch
+        if improved {
+            try ModelDirectory.write(model, to: modelDirectory, hyperparameters: c.hyperparameters,
+                                     origin: "trained by segment train (best epoch \(epoch))")
+        }
+        try SafeTensorsFile(tensors: parameters.namedTensors, metadata: ["epoch": "\(epoch)"])
+            .write(to: modelDirectory.appendingPathComponent(ModelDirectory.lastWeightsFile))
+        try writeAtomically(Data(summaries.map { $0.jsonLine + "\n" }.joined().utf8),
+                            to: modelDirectory.appendingPathComponent("metrics.jsonl"))
+        try writeAtomically(Data(TrainingCurves.png(loss: summaries.map(\.trainLoss),
+                                                    meanIoU: summaries.map(\.validationMeanIoU),
+                                                    pixelAccuracy: summaries.map(\.validationPixelAccuracy))),
+                            to: modelDirectory.appendingPathComponent("training-curves.png"))
+        if let checkpointDirectory {
+            try Checkpoint(parameters: parameters, optimizer: optimizer, summaries: summaries, bestMeanIoU: bestMeanIoU,
+                           iteration: iteration, stopper: stopper)
+                .write(to: checkpointDirectory, configuration: c)
+        }
     }
 }

@@ -39,21 +39,23 @@ public struct EpochSummary: Codable, Sendable, Equatable {
 
 /// The log lines SageMaker's algorithm prints (SPEC §5), 0-based epochs.
 public enum SageMakerLog {
+    /// The host of a single-instance job; `--sagemaker` on several instances
+    /// names each from resourceconfig.json's `current_host`.
     public static let host = "algo-1"
 
-    public static func trainLoss(epoch: Int, _ loss: Double) -> String {
+    public static func trainLoss(epoch: Int, _ loss: Double, host: String = host) -> String {
         "#quality_metric. host: \(host), epoch: \(epoch), train loss: \(String(format: "%.4f", loss)) ."
     }
 
-    public static func pixelAccuracy(epoch: Int, _ value: Double) -> String {
+    public static func pixelAccuracy(epoch: Int, _ value: Double, host: String = host) -> String {
         "#quality_metric. host: \(host), epoch: \(epoch), validation pixel_accuracy: \(String(format: "%.4f", value)) ."
     }
 
-    public static func meanIoU(epoch: Int, _ value: Double) -> String {
+    public static func meanIoU(epoch: Int, _ value: Double, host: String = host) -> String {
         "#quality_metric. host: \(host), epoch: \(epoch), validation mIOU: \(String(format: "%.4f", value)) ."
     }
 
-    public static func throughput(epoch: Int, samplesPerSecond: Double) -> String {
+    public static func throughput(epoch: Int, samplesPerSecond: Double, host: String = host) -> String {
         "#throughput_metric. host: \(host), epoch: \(epoch), train throughput: \(String(format: "%.1f", samplesPerSecond)) samples/sec."
     }
 
@@ -62,10 +64,10 @@ public enum SageMakerLog {
     }
 
     /// The four end-of-epoch lines, in SageMaker's order.
-    public static func epochLines(_ summary: EpochSummary) -> [String] {
-        [trainLoss(epoch: summary.epoch, summary.trainLoss),
-         pixelAccuracy(epoch: summary.epoch, summary.validationPixelAccuracy),
-         meanIoU(epoch: summary.epoch, summary.validationMeanIoU),
-         throughput(epoch: summary.epoch, samplesPerSecond: summary.throughput)]
+    public static func epochLines(_ summary: EpochSummary, host: String = host) -> [String] {
+        [trainLoss(epoch: summary.epoch, summary.trainLoss, host: host),
+         pixelAccuracy(epoch: summary.epoch, summary.validationPixelAccuracy, host: host),
+         meanIoU(epoch: summary.epoch, summary.validationMeanIoU, host: host),
+         throughput(epoch: summary.epoch, samplesPerSecond: summary.throughput, host: host)]
     }
 }
