@@ -319,9 +319,11 @@ public struct BatchNormStatistics: Sendable {
 public let batchNormEpsilon: Float = 1e-5
 
 /// With `reduce` (syncbn) the statistics are over every worker's batch;
-/// the returned statistics carry it to the backward.
+/// the returned statistics carry it to the backward. With `relu` the output
+/// is max(BN(x), 0), in the same pass.
 public func batchNormTraining(
-    _ input: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = batchNormEpsilon, reduce: BatchNormReduction? = nil
+    _ input: Tensor, scale: Tensor, shift: Tensor, epsilon: Float = batchNormEpsilon, relu: Bool = false,
+    reduce: BatchNormReduction? = nil
 ) -> (output: Tensor, statistics: BatchNormStatistics) {
     let s = input.shape
     precondition(s.rank == 4 && scale.shape == [s.channels] && shift.shape == [s.channels],
@@ -332,11 +334,41 @@ public func batchNormTraining(
             mean.withMutablePointer { m in variance.withMutablePointer { v in
                 batchNormTrainingForward(
                     output: y.baseAddress!, mean: m, variance: v, input: x, scale: g, shift: b,
-                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon, reduce: reduce)
+                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon, relu: relu,
+                    reduce: reduce)
             } }
         } } }
     }
     return (output, BatchNormStatistics(mean: mean, variance: variance, reduction: reduce))
+}
+
+/// The backward of a training-mode forward into a fresh dx (returned), adding
+/// dγ and dβ into `scaleGradient` and `shiftGradient`. With `reluOutput`
+/// (the forward's max(BN(x), 0) when it fused the ReLU), `outputGradient` is
+/// the gradient of that output and is masked in the same pass.
+public func batchNormTrainingBackward(
+    _ outputGradient: Tensor, input: Tensor, scale: Tensor, statistics: BatchNormStatistics, reluOutput: Tensor? = nil,
+    scaleGradient: inout Tensor, shiftGradient: inout Tensor, epsilon: Float = batchNormEpsilon
+) -> Tensor {
+    let s = input.shape
+    precondition(outputGradient.shape == s && reluOutput.map { $0.shape == s } ?? true
+                 && scaleGradient.shape == [s.channels] && shiftGradient.shape == [s.channels])
+    return Tensor(shape: s) { dx in
+        scaleGradient.withMutablePointer { dg in shiftGradient.withMutablePointer { db in
+            outputGradient.withPointer { dy in input.withPointer { x in scale.withPointer { g in
+                statistics.mean.withPointer { m in statistics.variance.withPointer { v in
+                    func run(_ mask: UnsafePointer<Float>?) {
+                        batchNormTrainingBackward(
+                            inputGradient: dx.baseAddress!, scaleGradient: dg, shiftGradient: db,
+                            outputGradient: dy, input: x, scale: g, mean: m, variance: v,
+                            batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon,
+                            reluOutput: mask, overwriteInputGradient: true, reduce: statistics.reduction)
+                    }
+                    if let reluOutput { reluOutput.withPointer { run($0) } } else { run(nil) }
+                } }
+            } } }
+        } }
+    }
 }
 
 public func batchNormTrainingBackward(
@@ -363,9 +395,10 @@ public func batchNormTrainingBackward(
     } } }
 }
 
+/// With `relu` the output is max(BN(x), 0), in the same pass.
 public func batchNormInference(
     _ input: Tensor, scale: Tensor, shift: Tensor, runningMean: Tensor, runningVariance: Tensor,
-    epsilon: Float = batchNormEpsilon
+    epsilon: Float = batchNormEpsilon, relu: Bool = false
 ) -> Tensor {
     let s = input.shape
     precondition(s.rank == 4 && scale.shape == [s.channels] && runningMean.shape == [s.channels])
@@ -374,7 +407,7 @@ public func batchNormInference(
             runningMean.withPointer { m in runningVariance.withPointer { v in
                 batchNormInferenceForward(
                     output: y.baseAddress!, input: x, scale: g, shift: b, runningMean: m, runningVariance: v,
-                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon)
+                    batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon, relu: relu)
             } }
         } } }
     }
