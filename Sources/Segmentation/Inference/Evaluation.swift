@@ -16,9 +16,12 @@ extension Predictor {
             guard let side = cropSize ?? model.cropSize else { throw EvaluationError.cropSizeUnknown }
             crop = side
         }
+        // The memory guard is for running the network on a whole image; center
+        // crops run at the crop's size, so their images need only the decode limit.
         let batches = ValidationBatches(dataset: dataset, batchSize: batchSize, classCount: classCount,
                                         transform: ValidationTransform(cropSize: crop, normalization: model.normalization),
-                                        maximumPixels: maximumPixels, indices: indices)
+                                        maximumPixels: crop == nil ? maximumPixels : ImageCodec.defaultMaximumPixels,
+                                        indices: indices)
         var matrix = ConfusionMatrix(classCount: classCount)
         var done = 0
         for result in batches {

@@ -72,4 +72,21 @@ struct MemoryGuardTests {
         let zero = try run(["--max-pixels", "0", fixture.url("in/small.png").path])
         #expect(zero.status != 0 && zero.stderr.contains("--max-pixels must be positive"))
     }
+
+    /// The guard is for whole-image inference: scoring center crops of a
+    /// larger image runs the network at the crop's size and is not refused.
+    @Test func centerCropScoringIsNotLimitedByTheMemoryGuard() throws {
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        for name in ["a", "b"] {
+            try fixture.writeImage("validation/\(name).png", width: 20, height: 16)
+            try fixture.writeAnnotation("validation_annotation/\(name).png", width: 20, height: 16,
+                                        values: (0..<320).map { UInt8($0 % 3) })
+        }
+        let dataset = try ChannelDataset(dataDirectory: fixture.root, split: .validation)
+        let predictor = Predictor(model: PredictorTests.model, maximumPixels: 100)
+        let matrix = try predictor.evaluate(dataset, batchSize: 2, cropSize: 16)
+        #expect(matrix.labeledPixels == 2 * 16 * 16)
+        #expect(throws: ImageError.self) { try predictor.evaluate(dataset, batchSize: 1) }
+    }
 }
