@@ -7,9 +7,7 @@ import Testing
 @Suite("export command", .serialized)
 struct ExportCommandTests {
     func segment(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        try #require(FileManager.default.isExecutableFile(atPath: SageMakerModeTests.segmentBinary.path),
-                     "segment was not built; run the tests with swift test -c release")
-        return try SageMakerModeTests().run(arguments)
+        try InferenceCommandTests().segment(arguments)
     }
 
     /// Fails unless `result` failed with exactly one stderr line containing `message`.

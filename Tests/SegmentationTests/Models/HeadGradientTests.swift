@@ -22,20 +22,7 @@ struct HeadGradientTests {
         case .psp: head = .psp(PSPHead(inputChannels: 16, classCount: 3, name: "head", builder: &builder))
         case .deeplab: head = .deeplab(DeepLabHead(inputChannels: 16, classCount: 3, name: "head", builder: &builder))
         }
-        let parameters = builder.store
-        var generator = SplitMix64(seed: 5)
-        let x = Tensor.uniform([4, 16, 5, 7], in: -1...1, using: &generator)
-        checkGradients(
-            inputs: [x], epsilon: 1e-3, absoluteTolerance: 2e-2, relativeTolerance: 2e-2, probesPerInput: 96,
-            forward: { inputs in
-                head.forward(inputs[0], parameters: parameters, context: ForwardContext(mode: .training, seed: 1)).0
-            },
-            backward: { inputs, dy in
-                let context = ForwardContext(mode: .training, seed: 1)
-                let (_, cache) = head.forward(inputs[0], parameters: parameters, context: context)
-                var gradients = parameters.zerosLikeTrainable()
-                return [head.backward(dy, cache: cache!, parameters: parameters, gradients: &gradients, context: context)]
-            })
+        checkInputGradient(head, parameters: builder.store, input: [4, 16, 5, 7], probes: 96, seeds: (5, 1))
     }
 
     /// DeepLab's backward uses the head's own width (issue 15, defect 7: it
@@ -43,19 +30,26 @@ struct HeadGradientTests {
     @Test func deepLabOfAnotherWidth() {
         var builder = ParameterBuilder(seed: 4)
         let head = SegmentationHead.deeplab(DeepLabHead(inputChannels: 12, classCount: 2, width: 8, name: "head", builder: &builder))
-        let parameters = builder.store
-        var generator = SplitMix64(seed: 6)
-        let x = Tensor.uniform([3, 12, 4, 5], in: -1...1, using: &generator)
+        checkInputGradient(head, parameters: builder.store, input: [3, 12, 4, 5], probes: 64, seeds: (6, 2))
+    }
+
+    /// `head`'s input gradient against finite differences on a uniform input
+    /// of `input` shape; `seeds`: (the input's, the forward context's).
+    func checkInputGradient(_ head: SegmentationHead, parameters: ParameterStore, input: Shape, probes: Int,
+                            seeds: (input: UInt64, context: UInt64), sourceLocation: SourceLocation = #_sourceLocation) {
+        var generator = SplitMix64(seed: seeds.input)
+        let x = Tensor.uniform(input, in: -1...1, using: &generator)
         checkGradients(
-            inputs: [x], epsilon: 1e-3, absoluteTolerance: 2e-2, relativeTolerance: 2e-2, probesPerInput: 64,
+            inputs: [x], epsilon: 1e-3, absoluteTolerance: 2e-2, relativeTolerance: 2e-2, probesPerInput: probes,
             forward: { inputs in
-                head.forward(inputs[0], parameters: parameters, context: ForwardContext(mode: .training, seed: 2)).0
+                head.forward(inputs[0], parameters: parameters, context: ForwardContext(mode: .training, seed: seeds.context)).0
             },
             backward: { inputs, dy in
-                let context = ForwardContext(mode: .training, seed: 2)
+                let context = ForwardContext(mode: .training, seed: seeds.context)
                 let (_, cache) = head.forward(inputs[0], parameters: parameters, context: context)
                 var gradients = parameters.zerosLikeTrainable()
                 return [head.backward(dy, cache: cache!, parameters: parameters, gradients: &gradients, context: context)]
-            })
+            },
+            sourceLocation: sourceLocation)
     }
 }
