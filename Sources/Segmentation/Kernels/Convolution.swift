@@ -28,12 +28,27 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
 /// Forward: `output[N, K, P, Q] = conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]`.
 /// Overwrites `output`.
 ///
-/// The work is cut into bands of output rows (all P rows for deep or
+/// 3×3 stride-1 convolutions that gain from it run as Winograd F(4×4, 3×3)
+/// (Kernels/Winograd.swift); the rest by im2col + sgemm:
+/// the work is cut into bands of output rows (all P rows for deep or
 /// pointwise layers). When there are at least as many bands as workers, each
 /// worker takes a contiguous run of (image, band) items and does im2col +
 /// single-threaded sgemm on its own scratch; otherwise (one image, one band)
 /// im2col splits over channels and sgemm over the workers.
 func conv2dForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    geometry g: ConvGeometry, workspace: Workspace, winograd: Bool = true
+) {
+    if winograd && Winograd.applies(to: g) {
+        winogradForward(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+    } else {
+        conv2dForwardIm2col(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+    }
+}
+
+/// The forward by im2col + sgemm, for every geometry.
+func conv2dForwardIm2col(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     geometry g: ConvGeometry, workspace: Workspace
@@ -118,8 +133,16 @@ func conv2dBackward(
     inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
     biasGradient: UnsafeMutablePointer<Float>?,
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    geometry g: ConvGeometry, workspace: Workspace
+    geometry g: ConvGeometry, workspace: Workspace, winograd: Bool = true
 ) {
+    if let inputGradient, winograd, Winograd.applies(to: g), winogradDataGradientGeometry(g) != nil {
+        winogradDataGradient(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
+                             geometry: g, workspace: workspace)
+        if weightGradient == nil && biasGradient == nil { return }
+        conv2dBackward(inputGradient: nil, weightGradient: weightGradient, biasGradient: biasGradient,
+                       outputGradient: outputGradient, input: input, weight: weight, geometry: g, workspace: workspace)
+        return
+    }
     let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
     let imageSize = g.inputChannels * g.inputPlane
     let outputSize = K * PQ
@@ -343,9 +366,11 @@ public func conv2dBackwardReference(
 // MARK: - Tensor API
 
 /// `conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]` → `[N, K, P, Q]`.
+/// With `winograd`, 3×3 stride-1 convolutions that gain from it run as
+/// Winograd F(4×4, 3×3) (`Winograd.applies(to:)`); otherwise im2col + sgemm.
 public func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
-    geometry: ConvGeometry, workspace: Workspace = Workspace()
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), winograd: Bool = true
 ) -> Tensor {
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
     precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
@@ -355,10 +380,12 @@ public func conv2d(
             weight.withPointer { w in
                 if let bias {
                     bias.withPointer { b in
-                        conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: b, geometry: geometry, workspace: workspace)
+                        conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: b, geometry: geometry, workspace: workspace,
+                                      winograd: winograd)
                     }
                 } else {
-                    conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry, workspace: workspace)
+                    conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry, workspace: workspace,
+                                  winograd: winograd)
                 }
             }
         }
@@ -380,11 +407,13 @@ public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
     }
 }
 
-/// Adds the gradients of `conv2d` into each non-nil gradient tensor.
+/// Adds the gradients of `conv2d` into each non-nil gradient tensor. With
+/// `winograd`, the data gradient of a convolution `Winograd.applies(to:)`
+/// runs as a Winograd convolution of dY.
 public func conv2dBackward(
     inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
     outputGradient: Tensor, input: Tensor, weight: Tensor,
-    geometry: ConvGeometry, workspace: Workspace = Workspace()
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), winograd: Bool = true
 ) {
     precondition(outputGradient.shape == geometry.outputShape, "conv2d output gradient \(outputGradient.shape) ≠ \(geometry.outputShape)")
     precondition(inputGradient == nil || inputGradient!.shape == geometry.inputShape)
@@ -398,7 +427,8 @@ public func conv2dBackward(
                         biasGradient.withUnsafeMutablePointerIfPresent { db in
                             conv2dBackward(
                                 inputGradient: dx, weightGradient: dw, biasGradient: db,
-                                outputGradient: dy, input: x, weight: w, geometry: geometry, workspace: workspace)
+                                outputGradient: dy, input: x, weight: w, geometry: geometry, workspace: workspace,
+                                winograd: winograd)
                         }
                     }
                 }

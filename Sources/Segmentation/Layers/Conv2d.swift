@@ -44,7 +44,7 @@ public struct Conv2d: Sendable {
     public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
         context.convolutionMultiplyAdds += multiplyAdds(for: x.shape)
         return conv2d(x, weight: parameters[weight], bias: bias.map { parameters[$0] },
-               geometry: geometry(for: x.shape), workspace: context.workspace)
+               geometry: geometry(for: x.shape), workspace: context.workspace, winograd: context.usesWinograd)
     }
 
     /// Adds the weight (and bias) gradients into `gradients`; returns dx when `needsInputGradient`.
@@ -56,7 +56,8 @@ public struct Conv2d: Sendable {
         var dw: Tensor? = gradients.take(weight)
         var db: Tensor? = bias.map { gradients.take($0) }
         conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy,
-                       input: x, weight: parameters[weight], geometry: geometry(for: x.shape), workspace: context.workspace)
+                       input: x, weight: parameters[weight], geometry: geometry(for: x.shape), workspace: context.workspace,
+                       winograd: context.usesWinograd)
         gradients.put(weight, dw!)
         if let bias { gradients.put(bias, db!) }
         return dx

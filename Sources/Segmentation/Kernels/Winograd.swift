@@ -1,0 +1,440 @@
+import Foundation
+
+// Winograd F(4×4, 3×3): a 3×3 stride-1 convolution computed on 4×4 output
+// tiles with 36 multiplies per tile and channel pair instead of 144.
+//
+// Per tile, with d the 6×6 input patch, g the 3×3 kernel and the fixed
+// matrices Bᵀ (6×6), G (6×3) and Aᵀ (4×6) of the interpolation points
+// 0, ±1, ±2 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"):
+//
+//     Y = Aᵀ [ Σ_c (G g_kc Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//
+// The sum over input channels of the 36 elementwise products is 36
+// independent GEMMs, U[ξ] (K × C) × V[ξ] (C × tiles), which OpenBLAS runs.
+//
+// Dilation: a 3×3 convolution with dilation d only ever combines inputs d
+// apart, so it is d² ordinary convolutions on interleaved sub-grids (the
+// space-to-batch view of atrous convolution). Here a tile's 4×4 outputs and
+// 6×6 inputs are simply taken d apart, so no data is rearranged: the tile
+// origins along an axis are a, a + 4d, a + 8d, … for each residue a < d.
+//
+// The data gradient of such a convolution is the same kind of convolution of
+// dY with the kernel flipped and the channel axes swapped, so training uses
+// the same kernel for it; the weight gradient stays im2col + sgemm.
+
+public enum Winograd {
+    /// Where the fast path runs, from `SEGMENTATION_WINOGRAD`: unset (or `1`):
+    /// inference only; `training`: inference and training; `0`: nowhere
+    /// (benchmarks compare it with im2col + sgemm in one build this way).
+    ///
+    /// Training keeps im2col by default because F(4×4, 3×3)'s float32
+    /// rounding, about 8× im2col's, is above what SPEC §10's data-parallel
+    /// equivalence allows (N workers within 1e-4 of one worker after 3 SGD
+    /// steps): rounding differences do not stay proportional to the tiny
+    /// summation-order differences between the splits.
+    public static func isEnabled(for mode: Mode) -> Bool {
+        switch setting {
+        case "0", "off": false
+        case "training", "all": true
+        default: mode == .inference
+        }
+    }
+
+    private static let setting = ProcessInfo.processInfo.environment["SEGMENTATION_WINOGRAD"] ?? ""
+
+    /// Output positions of the tiles along one axis of extent `extent`:
+    /// for each residue a < dilation, a, a + 4·dilation, a + 8·dilation, ….
+    static func origins(extent: Int, dilation: Int) -> [Int] {
+        var result: [Int] = []
+        for residue in 0..<min(dilation, extent) {
+            var origin = residue
+            while origin < extent {
+                result.append(origin)
+                origin += 4 * dilation
+            }
+        }
+        return result
+    }
+
+    /// Tiles of one image.
+    static func tilesPerImage(_ g: ConvGeometry) -> Int {
+        origins(extent: g.outputHeight, dilation: g.dilationHeight).count
+            * origins(extent: g.outputWidth, dilation: g.dilationWidth).count
+    }
+
+    /// Whether `g` is a convolution this kernel computes and is worth it for:
+    /// 3×3, stride 1, any padding and dilation, at least 16 channels each
+    /// way, and at least 1.8× fewer multiply-adds than the direct form once
+    /// partial tiles are counted (a 60×60 map at dilation 36 has sub-grids of
+    /// 1–2 pixels, where 4×4 tiles are mostly waste).
+    public static func applies(to g: ConvGeometry) -> Bool {
+        guard g.kernelHeight == 3, g.kernelWidth == 3, g.strideHeight == 1, g.strideWidth == 1,
+              g.inputChannels >= 16, g.outputChannels >= 16
+        else { return false }
+        return 36 * tilesPerImage(g) * 18 <= 9 * g.outputPlane * 10
+    }
+
+    /// Scalars of the transformed kernel U[36, K, C].
+    static func transformedWeightCount(_ g: ConvGeometry) -> Int { 36 * g.outputChannels * g.inputChannels }
+}
+
+// MARK: - The three transforms, on 8 tiles or 8 channels at once
+
+/// Bᵀ applied to a 6-vector (the input transform of one row or column).
+@inline(__always)
+private func inputTransform(
+    _ d0: Float8, _ d1: Float8, _ d2: Float8, _ d3: Float8, _ d4: Float8, _ d5: Float8
+) -> (Float8, Float8, Float8, Float8, Float8, Float8) {
+    let a = d4 - 4 * d2, b = d3 - 4 * d1
+    let c = d4 - d2, e = 2 * (d3 - d1)
+    return (4 * d0 - 5 * d2 + d4, a + b, a - b, c + e, c - e, 4 * d1 - 5 * d3 + d5)
+}
+
+/// G applied to a 3-vector (the kernel transform of one row or column).
+@inline(__always)
+private func kernelTransform(_ g0: Float8, _ g1: Float8, _ g2: Float8) -> (Float8, Float8, Float8, Float8, Float8, Float8) {
+    let even = g0 + g2
+    let sixth: Float = 1 / 6
+    let outer = g0 * (1 / 24) + g2 * sixth
+    return (g0 * 0.25, -(even + g1) * sixth, -(even - g1) * sixth, outer + g1 * (1 / 12), outer - g1 * (1 / 12), g2)
+}
+
+/// Aᵀ applied to a 6-vector (the output transform of one row or column).
+@inline(__always)
+private func outputTransform(
+    _ m0: Float8, _ m1: Float8, _ m2: Float8, _ m3: Float8, _ m4: Float8, _ m5: Float8
+) -> (Float8, Float8, Float8, Float8) {
+    let s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4
+    return (m0 + s12 + s34, d12 + 2 * d34, s12 + 4 * s34, d12 + 8 * d34 + m5)
+}
+
+/// U[ξ, i, j] = (G g Gᵀ)[ξ] for the kernel of output channel i and input
+/// channel j of the convolution being computed, which is either `weight`
+/// itself ([K, C, 3, 3]; U is [36, K, C]) or, with `forDataGradient`, its
+/// data gradient: input and output channels swapped and the kernel rotated
+/// by 180° (U is [36, C, K]).
+func winogradTransformWeights(
+    _ u: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+    outputChannels K: Int, inputChannels C: Int, forDataGradient: Bool
+) {
+    let rows = forDataGradient ? C : K, columns = forDataGradient ? K : C
+    let plane = rows * columns
+    let u = SendablePointer(u), weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
+    parallelFor(rows, minimumChunk: max(1, 4096 / columns)) { rowRange in
+        withUnsafeTemporaryAllocation(of: Float8.self, capacity: 9 + 36) { buffer in
+            let g = buffer.baseAddress!, out = g + 9
+            for i in rowRange {
+                var j = 0
+                while j < columns {
+                    let lanes = min(8, columns - j)
+                    for t in 0..<9 { g[t] = .zero }
+                    for lane in 0..<lanes {
+                        if forDataGradient {
+                            let kernel = weight.base + ((j + lane) * C + i) * 9
+                            for t in 0..<9 { g[t][lane] = kernel[8 - t] }
+                        } else {
+                            let kernel = weight.base + (i * C + j + lane) * 9
+                            for t in 0..<9 { g[t][lane] = kernel[t] }
+                        }
+                    }
+                    // G g: each of the 3 columns becomes 6 values (tmp is 6×3, in out[0..<18]).
+                    for s in 0..<3 {
+                        let c = kernelTransform(g[s], g[3 + s], g[6 + s])
+                        out[s] = c.0; out[3 + s] = c.1; out[6 + s] = c.2
+                        out[9 + s] = c.3; out[12 + s] = c.4; out[15 + s] = c.5
+                    }
+                    // (G g) Gᵀ: each of the 6 rows becomes 6 values, written to U.
+                    let target = u.base + i * columns + j
+                    for r in 0..<6 {
+                        let v = kernelTransform(out[3 * r], out[3 * r + 1], out[3 * r + 2])
+                        store(v.0, target + (6 * r + 0) * plane, lanes)
+                        store(v.1, target + (6 * r + 1) * plane, lanes)
+                        store(v.2, target + (6 * r + 2) * plane, lanes)
+                        store(v.3, target + (6 * r + 3) * plane, lanes)
+                        store(v.4, target + (6 * r + 4) * plane, lanes)
+                        store(v.5, target + (6 * r + 5) * plane, lanes)
+                    }
+                    j += lanes
+                }
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 8 {
+        store8(v, p, 0)
+    } else {
+        for lane in 0..<lanes { p[lane] = v[lane] }
+    }
+}
+
+// MARK: - The convolution
+
+/// `output[N, K, P, Q] (=|+=) conv(input[N, C, H, W], kernels) + bias[K]`
+/// for a geometry that `Winograd.applies(to:)`, with the kernels already
+/// transformed into `u[36, K, C]` (`winogradTransformWeights`).
+///
+/// Each image's tiles are cut into equal chunks; per chunk, the inputs are
+/// transformed into V[36, C, chunk], the 36 GEMMs run into M[36, K, chunk]
+/// and M is transformed back into the output, so the scratch is bounded by
+/// the chunk, not by the image. A chunk never spans two images and its size
+/// depends on the image alone, so every GEMM of an image has the same shape
+/// whatever the batch and the worker count: an image's result does not
+/// depend on the batch it is in (data-parallel training relies on it), bit
+/// for bit. Chunks are dealt to the workers, each with its own scratch; the
+/// leftover chunks (fewer than the workers) split their transforms over
+/// channels and their 36 GEMMs over the workers.
+func winogradConvolution(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    transformedWeights u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>? = nil,
+    workspace: Workspace
+) {
+    let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let rowOrigins = Winograd.origins(extent: P, dilation: g.dilationHeight)
+    let columnOrigins = Winograd.origins(extent: Q, dilation: g.dilationWidth)
+    let tilesPerImage = rowOrigins.count * columnOrigins.count
+    let plan = WinogradPlan(g)
+    let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
+    let items = g.batch * chunksPerImage
+    let slotSize = winogradSlotSize(g, chunk: chunk)
+    let scratch = SendablePointer(scratch ?? workspace.scratch(plan.slots * slotSize))
+    let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let u = SendablePointer(UnsafeMutablePointer(mutating: u))
+    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+    let (dh, dw, ph, pw) = (g.dilationHeight, g.dilationWidth, g.paddingHeight, g.paddingWidth)
+
+    /// One chunk: transforms, GEMMs, inverse transform. Its parallel loops
+    /// run serially when the caller is already one of several workers.
+    func process(_ item: Int, slot: Int, inputOffsets: UnsafeMutablePointer<Int>, outputOffsets: UnsafeMutablePointer<Int>) {
+        let v = scratch.base + slot * slotSize
+        let m = SendablePointer(v + 36 * C * chunk)
+        let image = item / chunksPerImage
+        let first = (item % chunksPerImage) * chunk
+        let count = min(chunk, tilesPerImage - first)
+        let width = (count + 7) & ~7   // GEMM columns: whole groups of 8 tiles
+        // Per tile: the input offset of each of its 36 inputs and the output
+        // offset of each of its 16 outputs, -1 where they fall outside the
+        // image (padding, or a partial tile). Stored [element, tile].
+        for t in 0..<chunk {
+            guard t < count else {
+                for e in 0..<36 { inputOffsets[e * chunk + t] = -1 }
+                for e in 0..<16 { outputOffsets[e * chunk + t] = -1 }
+                continue
+            }
+            let tile = first + t
+            let rowOrigin = rowOrigins[tile / columnOrigins.count]
+            let columnOrigin = columnOrigins[tile % columnOrigins.count]
+            for a in 0..<6 {
+                let row = rowOrigin - ph + a * dh
+                for b in 0..<6 {
+                    let column = columnOrigin - pw + b * dw
+                    let inside = row >= 0 && row < H && column >= 0 && column < W
+                    inputOffsets[(6 * a + b) * chunk + t] = inside ? row * W + column : -1
+                }
+            }
+            for a in 0..<4 {
+                let row = rowOrigin + a * dh
+                for b in 0..<4 {
+                    let column = columnOrigin + b * dw
+                    outputOffsets[(4 * a + b) * chunk + t] = row < P && column < Q ? row * Q + column : -1
+                }
+            }
+        }
+        let vs = SendablePointer(v)
+        let inOffsets = SendablePointer(inputOffsets), outOffsets = SendablePointer(outputOffsets)
+        parallelFor(C, minimumChunk: max(1, 4096 / width)) { channels in
+            winogradInputTransform(vs.base, input: input.base + image * C * H * W, offsets: inOffsets.base,
+                                   channels: channels, totalChannels: C, plane: H * W, chunk: chunk, width: width)
+        }
+        // M[ξ] (K × tiles) = U[ξ] (K × C) × V[ξ] (C × tiles)
+        parallelFor(36) { xis in
+            for xi in xis {
+                BLAS.sgemm(.none, .none, m: K, n: width, k: C, a: u.base + xi * K * C, lda: C,
+                           b: vs.base + xi * C * chunk, ldb: chunk, beta: 0, c: m.base + xi * K * chunk, ldc: chunk)
+            }
+        }
+        parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
+            winogradOutputTransform(output.base + image * K * P * Q, m: m.base, offsets: outOffsets.base, bias: bias?.base,
+                                    channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
+                                    accumulate: accumulate)
+        }
+    }
+
+    let workers = Parallelism.workerCount
+    let dealt = workers > 1 ? (items / workers) * workers : 0
+    if dealt > 0 {
+        parallelChunks(dealt, chunks: workers) { slot, range in
+            let inputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 36 * chunk)
+            let outputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 16 * chunk)
+            defer { inputOffsets.deallocate(); outputOffsets.deallocate() }
+            for item in range { process(item, slot: slot, inputOffsets: inputOffsets, outputOffsets: outputOffsets) }
+        }
+    }
+    if dealt < items {
+        let inputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 36 * chunk)
+        let outputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 16 * chunk)
+        defer { inputOffsets.deallocate(); outputOffsets.deallocate() }
+        for item in dealt..<items { process(item, slot: 0, inputOffsets: inputOffsets, outputOffsets: outputOffsets) }
+    }
+}
+
+/// How a convolution's tiles are cut: `chunk` tiles (a multiple of 8) per
+/// chunk, `chunksPerImage` equal chunks per image, each within about 48 MB
+/// of V and M (a chunk of 128 tiles for the FCN head's 2048 → 512); wider
+/// chunks amortise each GEMM's packing of U[ξ] better. `slots`: the
+/// per-worker scratch areas the convolution needs.
+struct WinogradPlan {
+    let chunk: Int
+    let chunksPerImage: Int
+    let slots: Int
+
+    init(_ g: ConvGeometry) {
+        let tiles = Winograd.tilesPerImage(g)
+        let budget = 12 << 20
+        let largest = max(32, (budget / (36 * (g.inputChannels + g.outputChannels))) & ~7)
+        chunksPerImage = (tiles + largest - 1) / largest
+        chunk = ((tiles + chunksPerImage - 1) / chunksPerImage + 7) & ~7
+        slots = max(1, min(Parallelism.workerCount, g.batch * chunksPerImage))
+    }
+}
+
+/// Scratch scalars of one worker: V[36, C, chunk] and M[36, K, chunk].
+func winogradSlotSize(_ g: ConvGeometry, chunk: Int) -> Int {
+    36 * (g.inputChannels + g.outputChannels) * chunk
+}
+
+/// V[ξ, c, t] = (Bᵀ d_{c,t} B)[ξ] for every channel and every tile of the
+/// chunk, 8 tiles at a time.
+private func winogradInputTransform(
+    _ v: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    channels: Range<Int>, totalChannels C: Int, plane: Int, chunk: Int, width: Int
+) {
+    withUnsafeTemporaryAllocation(of: Float8.self, capacity: 72) { buffer in
+        let d = buffer.baseAddress!, t = d + 36
+        for c in channels {
+            let source = input + c * plane
+            let target = v + c * chunk
+            for group in stride(from: 0, to: width, by: 8) {
+                for e in 0..<36 {
+                    let offset = offsets + e * chunk + group
+                    var lanes = Float8.zero
+                    for lane in 0..<8 where offset[lane] >= 0 { lanes[lane] = source[offset[lane]] }
+                    d[e] = lanes
+                }
+                // Bᵀ d: columns
+                for b in 0..<6 {
+                    let r = inputTransform(d[b], d[6 + b], d[12 + b], d[18 + b], d[24 + b], d[30 + b])
+                    t[b] = r.0; t[6 + b] = r.1; t[12 + b] = r.2; t[18 + b] = r.3; t[24 + b] = r.4; t[30 + b] = r.5
+                }
+                // (Bᵀ d) B: rows, into V
+                for a in 0..<6 {
+                    let row = 6 * a
+                    let r = inputTransform(t[row], t[row + 1], t[row + 2], t[row + 3], t[row + 4], t[row + 5])
+                    let base = target + row * C * chunk + group
+                    store8(r.0, base, 0)
+                    store8(r.1, base + 1 * C * chunk, 0)
+                    store8(r.2, base + 2 * C * chunk, 0)
+                    store8(r.3, base + 3 * C * chunk, 0)
+                    store8(r.4, base + 4 * C * chunk, 0)
+                    store8(r.5, base + 5 * C * chunk, 0)
+                }
+            }
+        }
+    }
+}
+
+/// output[tile's outputs] (=|+=) Aᵀ M_{k,t} A + bias[k] for every output
+/// channel and every tile of the chunk, 8 tiles at a time.
+private func winogradOutputTransform(
+    _ output: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    bias: UnsafePointer<Float>?, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
+    accumulate: Bool
+) {
+    withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 24) { buffer in
+        let s = buffer.baseAddress!, y = s + 36
+        for k in channels {
+            let target = output + k * plane
+            let b = bias?[k] ?? 0
+            let source = m + k * chunk
+            for group in stride(from: 0, to: width, by: 8) {
+                // Aᵀ M: columns (rows 0..<4 of s, 6 wide)
+                for col in 0..<6 {
+                    let column = source + col * K * chunk + group
+                    let r = outputTransform(
+                        load8(column, 0), load8(column + 6 * K * chunk, 0), load8(column + 12 * K * chunk, 0),
+                        load8(column + 18 * K * chunk, 0), load8(column + 24 * K * chunk, 0), load8(column + 30 * K * chunk, 0))
+                    s[col] = r.0; s[6 + col] = r.1; s[12 + col] = r.2; s[18 + col] = r.3
+                }
+                // (Aᵀ M) A: rows
+                for a in 0..<4 {
+                    let row = 6 * a
+                    let r = outputTransform(s[row], s[row + 1], s[row + 2], s[row + 3], s[row + 4], s[row + 5])
+                    y[4 * a] = r.0; y[4 * a + 1] = r.1; y[4 * a + 2] = r.2; y[4 * a + 3] = r.3
+                }
+                for e in 0..<16 {
+                    let offset = offsets + e * chunk + group
+                    let values = y[e]
+                    if accumulate {
+                        for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] += values[lane] }
+                    } else {
+                        for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] = values[lane] + b }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Forward and data gradient
+
+/// The forward of a convolution `Winograd.applies(to:)`: transforms the
+/// kernels, then convolves. Overwrites `output`.
+func winogradForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    geometry g: ConvGeometry, workspace: Workspace
+) {
+    let plan = WinogradPlan(g)
+    let slots = plan.slots * winogradSlotSize(g, chunk: plan.chunk)
+    let weights = Winograd.transformedWeightCount(g)
+    let base = workspace.scratch(weights + slots)
+    winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
+                             inputChannels: g.inputChannels, forDataGradient: false)
+    winogradConvolution(output: output, input: input, transformedWeights: base, bias: bias,
+                        geometry: g, accumulate: false, scratch: base + weights, workspace: workspace)
+}
+
+/// The geometry of the data gradient of `g` as a convolution of dY: channels
+/// swapped, the padding that makes it a full correlation, the same dilation.
+func winogradDataGradientGeometry(_ g: ConvGeometry) -> ConvGeometry? {
+    let padH = 2 * g.dilationHeight - g.paddingHeight, padW = 2 * g.dilationWidth - g.paddingWidth
+    guard padH >= 0, padW >= 0 else { return nil }
+    let gradient = ConvGeometry(
+        batch: g.batch, inputChannels: g.outputChannels, outputChannels: g.inputChannels,
+        inputHeight: g.outputHeight, inputWidth: g.outputWidth, kernelHeight: 3, kernelWidth: 3,
+        strideHeight: 1, strideWidth: 1, paddingHeight: padH, paddingWidth: padW,
+        dilationHeight: g.dilationHeight, dilationWidth: g.dilationWidth)
+    guard gradient.outputHeight == g.inputHeight, gradient.outputWidth == g.inputWidth,
+          Winograd.applies(to: gradient) else { return nil }
+    return gradient
+}
+
+/// dX += the data gradient of the convolution `g` for dY, by Winograd
+/// (`winogradDataGradientGeometry(g)` must not be nil).
+func winogradDataGradient(
+    inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace
+) {
+    let gradient = winogradDataGradientGeometry(g)!
+    let plan = WinogradPlan(gradient)
+    let slots = plan.slots * winogradSlotSize(gradient, chunk: plan.chunk)
+    let weights = Winograd.transformedWeightCount(gradient)
+    let base = workspace.scratch(weights + slots)
+    winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
+                             inputChannels: g.inputChannels, forDataGradient: true)
+    winogradConvolution(output: inputGradient, input: outputGradient, transformedWeights: base, bias: nil,
+                        geometry: gradient, accumulate: true, scratch: base + weights, workspace: workspace)
+}

@@ -1,0 +1,170 @@
+@testable import Segmentation
+import SegmentationTestSupport
+import Testing
+
+/// Winograd F(4×4, 3×3) against the direct six-loop reference (Double
+/// accumulation), forward and data gradient, on shapes with partial tiles,
+/// dilation (sub-grids of different sizes), asymmetric padding and dilation,
+/// padding other than the dilation, and several images.
+///
+/// Tolerance: the transforms multiply by up to 8 and add up to 36 terms, so
+/// the float32 error is larger than im2col's, but still of the order of
+/// 1e-6 · Σ|w·x|; a wrong tap or a lost tile moves an output by a whole term
+/// (~0.1 here), 100× the tolerance.
+@Suite("Winograd")
+struct WinogradTests {
+    static let cases: [ConvGeometry] = [
+        // partial tiles on both axes, bias
+        ConvGeometry(batch: 1, inputChannels: 17, outputChannels: 19, inputHeight: 13, inputWidth: 11, kernelSize: 3, padding: 1),
+        // dilation 2: four sub-grids of different sizes, two images
+        ConvGeometry(batch: 2, inputChannels: 16, outputChannels: 24, inputHeight: 10, inputWidth: 9, kernelSize: 3, padding: 2, dilation: 2),
+        // asymmetric dilation and padding
+        ConvGeometry(batch: 1, inputChannels: 20, outputChannels: 16, inputHeight: 14, inputWidth: 15,
+                     kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                     paddingHeight: 3, paddingWidth: 1, dilationHeight: 3, dilationWidth: 1),
+        // no padding (output smaller than the input), three images
+        ConvGeometry(batch: 3, inputChannels: 16, outputChannels: 16, inputHeight: 7, inputWidth: 6, kernelSize: 3),
+        // padding larger than the dilation (output larger than the input)
+        ConvGeometry(batch: 1, inputChannels: 32, outputChannels: 17, inputHeight: 9, inputWidth: 9, kernelSize: 3, padding: 2),
+        // many tiles: several chunks per worker
+        ConvGeometry(batch: 2, inputChannels: 16, outputChannels: 16, inputHeight: 45, inputWidth: 43, kernelSize: 3, padding: 1),
+    ]
+
+    @Test(arguments: cases)
+    func forwardMatchesReference(_ g: ConvGeometry) {
+        #expect(Winograd.applies(to: g), "\(g) should take the Winograd path")
+        var generator = SplitMix64(seed: 21)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let b = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        // conv2d dispatches to Winograd for this geometry
+        let fast = conv2d(x, weight: w, bias: b, geometry: g)
+        let reference = conv2dReference(x, weight: w, bias: b, geometry: g)
+        expectClose(fast, reference, absoluteTolerance: 4e-6 * Float(g.columnRows), "\(g)")
+        // and the kernel called directly, without a bias
+        let direct = Tensor(shape: g.outputShape) { y in
+            x.withPointer { xp in w.withPointer { wp in
+                winogradForward(output: y.baseAddress!, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+            } }
+        }
+        expectClose(direct, conv2dReference(x, weight: w, geometry: g), absoluteTolerance: 4e-6 * Float(g.columnRows), "no bias \(g)")
+    }
+
+    @Test(arguments: cases)
+    func dataGradientMatchesReference(_ g: ConvGeometry) throws {
+        let gradientGeometry = try #require(winogradDataGradientGeometry(g), "\(g) should have a Winograd data gradient")
+        #expect(gradientGeometry.outputShape == g.inputShape)
+        var generator = SplitMix64(seed: 22)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        // Accumulates into a non-zero dX, as conv2dBackward does.
+        let start = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        var dx: Tensor? = start, dw: Tensor? = .zeros(g.weightShape), db: Tensor? = .zeros([g.outputChannels])
+        conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db,
+                       outputGradient: dy, input: x, weight: w, geometry: g)
+        let reference = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g)
+        let expected = add(start, reference.input)
+        expectClose(dx!, expected, absoluteTolerance: 4e-6 * Float(g.outputChannels * 9), "input gradient \(g)")
+        let reduction = Float(g.batch * g.outputPlane)
+        expectClose(dw!, reference.weight, absoluteTolerance: 2e-6 * reduction, "weight gradient \(g)")
+        expectClose(db!, reference.bias, absoluteTolerance: 2e-6 * reduction, "bias gradient \(g)")
+    }
+
+    /// An image's output does not depend on the batch it is computed in
+    /// (data-parallel training splits batches and must match one worker), in
+    /// the forward and the data gradient, bit for bit.
+    @Test(arguments: [
+        ConvGeometry(batch: 6, inputChannels: 64, outputChannels: 64, inputHeight: 8, inputWidth: 8, kernelSize: 3, padding: 1),
+        ConvGeometry(batch: 6, inputChannels: 256, outputChannels: 128, inputHeight: 4, inputWidth: 4, kernelSize: 3, padding: 1),
+        ConvGeometry(batch: 5, inputChannels: 32, outputChannels: 32, inputHeight: 30, inputWidth: 30, kernelSize: 3, padding: 2, dilation: 2),
+    ])
+    func imagesDoNotDependOnTheirBatch(_ g: ConvGeometry) {
+        var generator = SplitMix64(seed: 24)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let whole = conv2d(x, weight: w, geometry: g)
+        var dxWhole: Tensor? = .zeros(g.inputShape), none: Tensor? = nil, noBias: Tensor? = nil
+        conv2dBackward(inputGradient: &dxWhole, weightGradient: &none, biasGradient: &noBias,
+                       outputGradient: dy, input: x, weight: w, geometry: g)
+        for split in [1, 2, 3] where g.batch % split == 0 && split < g.batch {
+            var part = g
+            part.batch = split
+            for start in stride(from: 0, to: g.batch, by: split) {
+                let images = start..<(start + split)
+                let y = conv2d(x.images(images), weight: w, geometry: part)
+                #expect(y == whole.images(images), "forward of images \(images) of \(g)")
+                var dx: Tensor? = .zeros(part.inputShape)
+                conv2dBackward(inputGradient: &dx, weightGradient: &none, biasGradient: &noBias,
+                               outputGradient: dy.images(images), input: x.images(images), weight: w, geometry: part)
+                #expect(dx! == dxWhole!.images(images), "data gradient of images \(images) of \(g)")
+            }
+        }
+    }
+
+    @Test func tileOriginsCoverEveryOutputOnce() {
+        for (extent, dilation) in [(60, 1), (60, 2), (60, 4), (30, 4), (7, 3), (5, 12), (1, 1)] {
+            var covered = [Int](repeating: 0, count: extent)
+            for origin in Winograd.origins(extent: extent, dilation: dilation) {
+                for i in 0..<4 where origin + i * dilation < extent { covered[origin + i * dilation] += 1 }
+            }
+            #expect(covered.allSatisfy { $0 == 1 }, "extent \(extent) dilation \(dilation): \(covered)")
+        }
+    }
+
+    @Test func choosesWinogradOnlyWhereItSavesWork() {
+        func conv(_ c: Int, _ k: Int, _ size: Int, kernel: Int = 3, stride: Int = 1, dilation: Int = 1) -> ConvGeometry {
+            ConvGeometry(batch: 1, inputChannels: c, outputChannels: k, inputHeight: size, inputWidth: size,
+                         kernelSize: kernel, stride: stride, padding: dilation * (kernel / 2), dilation: dilation)
+        }
+        #expect(Winograd.applies(to: conv(2048, 512, 60)))              // FCN head at 480²
+        #expect(Winograd.applies(to: conv(512, 512, 60, dilation: 4)))  // layer4 at 480²
+        #expect(Winograd.applies(to: conv(256, 256, 30, dilation: 2)))  // layer3 at crop 240
+        #expect(!Winograd.applies(to: conv(2048, 256, 60, dilation: 36)))  // ASPP rate 36: sub-grids of 1–2 pixels
+        #expect(!Winograd.applies(to: conv(64, 64, 60, stride: 2)))
+        #expect(!Winograd.applies(to: conv(64, 64, 60, kernel: 1)))
+        #expect(!Winograd.applies(to: conv(3, 64, 60)))
+    }
+
+    /// The error on a layer of real size against the float64 reference, next
+    /// to im2col + sgemm's on the same data (printed for Docs/performance.md).
+    @Test func errorOnARealLayerIsSmall() {
+        let g = ConvGeometry(batch: 1, inputChannels: 256, outputChannels: 32, inputHeight: 30, inputWidth: 30,
+                             kernelSize: 3, padding: 2, dilation: 2)
+        var generator = SplitMix64(seed: 23)
+        // Activations after ReLU (≥ 0) and Kaiming-scaled weights, as in the network.
+        let x = Tensor.uniform(g.inputShape, in: 0...1, using: &generator)
+        let scale: Float = (6 / Float(g.columnRows)).squareRoot()
+        let w = Tensor.uniform(g.weightShape, in: -scale...scale, using: &generator)
+        let reference = conv2dReference(x, weight: w, geometry: g)
+        let winograd = Tensor(shape: g.outputShape) { y in
+            x.withPointer { xp in w.withPointer { wp in
+                winogradForward(output: y.baseAddress!, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+            } }
+        }
+        var im2col = Tensor.zeros(g.outputShape)
+        im2col.withMutablePointer { y in x.withPointer { xp in w.withPointer { wp in
+            // the im2col path, bypassing the dispatch
+            conv2dForwardIm2col(output: y, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+        } } }
+        let scaleOfOutput = maximumMagnitude(reference)
+        func largestDifference(_ a: Tensor, _ b: Tensor) -> Float {
+            zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
+        }
+        let winogradError = largestDifference(winograd, reference) / scaleOfOutput
+        let im2colError = largestDifference(im2col, reference) / scaleOfOutput
+        print("Winograd F(4x4,3x3) max error / max|y| = \(winogradError); im2col + sgemm: \(im2colError)")
+        #expect(winogradError < 1e-5)
+    }
+}
+
+extension Tensor {
+    /// Samples `range` of a batch, as a new tensor.
+    fileprivate func images(_ range: Range<Int>) -> Tensor {
+        let per = shape.elementCount / shape.batch
+        var sliced = shape
+        sliced.dimensions[0] = range.count
+        return Tensor(shape: sliced, scalars: Array(scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
+    }
+}
