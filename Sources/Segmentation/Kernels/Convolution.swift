@@ -1,4 +1,7 @@
-// 2-D convolution by im2col + sgemm, forward and backward.
+import Foundation
+
+// 2-D convolution by im2col + sgemm, forward and backward, and the choice of
+// the faster algorithms where they apply (FastConvolutions).
 //
 // N batch, C input channels, K output channels, H×W input, R×S kernel,
 // P×Q output. Per image:
@@ -14,6 +17,29 @@
 // sgemm over the workers (BLAS.parallelSgemm). Results are identical either
 // way up to sgemm's summation order within one product.
 
+/// Where the faster convolution algorithms (Winograd, padding-tap skipping)
+/// run, from `SEGMENTATION_FAST_CONV`: unset: inference only; `training`:
+/// inference and training; `0`: nowhere, everything by im2col + sgemm
+/// (benchmarks compare the two in one build this way).
+///
+/// Training keeps im2col by default because F(4×4, 3×3)'s float32 rounding,
+/// about 8× im2col's, is above what SPEC §10's data-parallel equivalence
+/// allows (N workers within 1e-4 of one worker after 3 SGD steps): rounding
+/// differences do not stay proportional to the tiny summation-order
+/// differences between the splits (measured: 2e-4 of the whole change, 2e-2
+/// of one BN's own change).
+public enum FastConvolutions {
+    public static func isEnabled(for mode: Mode) -> Bool {
+        switch setting {
+        case "0", "off": false
+        case "training", "all": true
+        default: mode == .inference
+        }
+    }
+
+    private static let setting = ProcessInfo.processInfo.environment["SEGMENTATION_FAST_CONV"] ?? ""
+}
+
 /// Output rows per band in the forward: the band's column matrix
 /// [C·R·S, rows·Q] stays near 1 MB, so im2col writes it into the cache and
 /// sgemm reads it from there, instead of a round trip through DRAM per image.
@@ -28,8 +54,9 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
 /// Forward: `output[N, K, P, Q] = conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]`.
 /// Overwrites `output`.
 ///
-/// 3×3 stride-1 convolutions that gain from it run as Winograd F(4×4, 3×3)
-/// (Kernels/Winograd.swift); the rest by im2col + sgemm:
+/// With `fastPaths`, 3×3 stride-1 convolutions that gain from it run as
+/// Winograd F(4×4, 3×3) (Kernels/Winograd.swift) and those that mostly read
+/// padding skip it (Kernels/PaddingTaps.swift); the rest by im2col + sgemm:
 /// the work is cut into bands of output rows (all P rows for deep or
 /// pointwise layers). When there are at least as many bands as workers, each
 /// worker takes a contiguous run of (image, band) items and does im2col +
@@ -38,10 +65,15 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
 func conv2dForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-    geometry g: ConvGeometry, workspace: Workspace, winograd: Bool = true
+    geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
-    if winograd && Winograd.applies(to: g) {
+    // Of the fast paths that apply, the one with less work.
+    let winograd = fastPaths && Winograd.applies(to: g)
+    let skipping = fastPaths && PaddingTaps.applies(to: g)
+    if winograd && (!skipping || Winograd.workFraction(g) <= PaddingTaps.validFraction(g)) {
         winogradForward(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+    } else if skipping {
+        paddingSkippingForward(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
     } else {
         conv2dForwardIm2col(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
     }
@@ -133,9 +165,9 @@ func conv2dBackward(
     inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
     biasGradient: UnsafeMutablePointer<Float>?,
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    geometry g: ConvGeometry, workspace: Workspace, winograd: Bool = true
+    geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
-    if let inputGradient, winograd, Winograd.applies(to: g), winogradDataGradientGeometry(g) != nil {
+    if let inputGradient, fastPaths, Winograd.applies(to: g), winogradDataGradientGeometry(g) != nil {
         winogradDataGradient(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
                              geometry: g, workspace: workspace)
         if weightGradient == nil && biasGradient == nil { return }
@@ -366,11 +398,13 @@ public func conv2dBackwardReference(
 // MARK: - Tensor API
 
 /// `conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]` → `[N, K, P, Q]`.
-/// With `winograd`, 3×3 stride-1 convolutions that gain from it run as
-/// Winograd F(4×4, 3×3) (`Winograd.applies(to:)`); otherwise im2col + sgemm.
+/// With `fastPaths`, 3×3 stride-1 convolutions that gain from it run as
+/// Winograd F(4×4, 3×3) (`Winograd.applies(to:)`), and stride-1 ones that
+/// mostly read padding skip those taps (`PaddingTaps.applies(to:)`);
+/// otherwise im2col + sgemm.
 public func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
-    geometry: ConvGeometry, workspace: Workspace = Workspace(), winograd: Bool = true
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true
 ) -> Tensor {
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
     precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
@@ -381,11 +415,11 @@ public func conv2d(
                 if let bias {
                     bias.withPointer { b in
                         conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: b, geometry: geometry, workspace: workspace,
-                                      winograd: winograd)
+                                      fastPaths: fastPaths)
                     }
                 } else {
                     conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry, workspace: workspace,
-                                  winograd: winograd)
+                                  fastPaths: fastPaths)
                 }
             }
         }
@@ -408,12 +442,12 @@ public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
 }
 
 /// Adds the gradients of `conv2d` into each non-nil gradient tensor. With
-/// `winograd`, the data gradient of a convolution `Winograd.applies(to:)`
+/// `fastPaths`, the data gradient of a convolution `Winograd.applies(to:)`
 /// runs as a Winograd convolution of dY.
 public func conv2dBackward(
     inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
     outputGradient: Tensor, input: Tensor, weight: Tensor,
-    geometry: ConvGeometry, workspace: Workspace = Workspace(), winograd: Bool = true
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true
 ) {
     precondition(outputGradient.shape == geometry.outputShape, "conv2d output gradient \(outputGradient.shape) ≠ \(geometry.outputShape)")
     precondition(inputGradient == nil || inputGradient!.shape == geometry.inputShape)
@@ -428,7 +462,7 @@ public func conv2dBackward(
                             conv2dBackward(
                                 inputGradient: dx, weightGradient: dw, biasGradient: db,
                                 outputGradient: dy, input: x, weight: w, geometry: geometry, workspace: workspace,
-                                winograd: winograd)
+                                fastPaths: fastPaths)
                         }
                     }
                 }

@@ -23,25 +23,6 @@ import Foundation
 // the same kernel for it; the weight gradient stays im2col + sgemm.
 
 public enum Winograd {
-    /// Where the fast path runs, from `SEGMENTATION_WINOGRAD`: unset (or `1`):
-    /// inference only; `training`: inference and training; `0`: nowhere
-    /// (benchmarks compare it with im2col + sgemm in one build this way).
-    ///
-    /// Training keeps im2col by default because F(4×4, 3×3)'s float32
-    /// rounding, about 8× im2col's, is above what SPEC §10's data-parallel
-    /// equivalence allows (N workers within 1e-4 of one worker after 3 SGD
-    /// steps): rounding differences do not stay proportional to the tiny
-    /// summation-order differences between the splits.
-    public static func isEnabled(for mode: Mode) -> Bool {
-        switch setting {
-        case "0", "off": false
-        case "training", "all": true
-        default: mode == .inference
-        }
-    }
-
-    private static let setting = ProcessInfo.processInfo.environment["SEGMENTATION_WINOGRAD"] ?? ""
-
     /// Output positions of the tiles along one axis of extent `extent`:
     /// for each residue a < dilation, a, a + 4·dilation, a + 8·dilation, ….
     static func origins(extent: Int, dilation: Int) -> [Int] {
@@ -64,14 +45,20 @@ public enum Winograd {
 
     /// Whether `g` is a convolution this kernel computes and is worth it for:
     /// 3×3, stride 1, any padding and dilation, at least 16 channels each
-    /// way, and at least 1.8× fewer multiply-adds than the direct form once
-    /// partial tiles are counted (a 60×60 map at dilation 36 has sub-grids of
-    /// 1–2 pixels, where 4×4 tiles are mostly waste).
+    /// way, and at most 0.7 of the direct form's multiply-adds once partial
+    /// tiles are counted (a 60×60 map at dilation 36 has sub-grids of 1–2
+    /// pixels, where 4×4 tiles are mostly waste; at dilation 12, 0.64).
     public static func applies(to g: ConvGeometry) -> Bool {
         guard g.kernelHeight == 3, g.kernelWidth == 3, g.strideHeight == 1, g.strideWidth == 1,
               g.inputChannels >= 16, g.outputChannels >= 16
         else { return false }
-        return 36 * tilesPerImage(g) * 18 <= 9 * g.outputPlane * 10
+        return workFraction(g) <= 0.7
+    }
+
+    /// Multiply-adds of the GEMMs as a share of the direct form's: 36 per
+    /// tile against 9 per output.
+    static func workFraction(_ g: ConvGeometry) -> Double {
+        Double(36 * tilesPerImage(g)) / Double(9 * g.outputPlane)
     }
 
     /// Scalars of the transformed kernel U[36, K, C].
@@ -121,20 +108,25 @@ func winogradTransformWeights(
     let plane = rows * columns
     let u = SendablePointer(u), weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     parallelFor(rows, minimumChunk: max(1, 4096 / columns)) { rowRange in
-        withUnsafeTemporaryAllocation(of: Float8.self, capacity: 9 + 36) { buffer in
+        withUnsafeTemporaryAllocation(of: Float8.self, capacity: 9 + 18) { buffer in
             let g = buffer.baseAddress!, out = g + 9
+            // The 9 taps of 8 kernels, staged tap-major as plain floats (writing
+            // single SIMD lanes compiles to slow insert chains).
+            let staged = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
             for i in rowRange {
                 var j = 0
                 while j < columns {
                     let lanes = min(8, columns - j)
-                    for t in 0..<9 { g[t] = .zero }
-                    for lane in 0..<lanes {
-                        if forDataGradient {
+                    if lanes < 8 { staged.update(repeating: 0, count: 72) }
+                    if forDataGradient {
+                        for lane in 0..<lanes {
                             let kernel = weight.base + ((j + lane) * C + i) * 9
-                            for t in 0..<9 { g[t][lane] = kernel[8 - t] }
-                        } else {
-                            let kernel = weight.base + (i * C + j + lane) * 9
-                            for t in 0..<9 { g[t][lane] = kernel[t] }
+                            for t in 0..<9 { staged[t * 8 + lane] = kernel[8 - t] }
+                        }
+                    } else {
+                        let kernels = weight.base + (i * C + j) * 9
+                        for lane in 0..<lanes {
+                            for t in 0..<9 { staged[t * 8 + lane] = kernels[lane * 9 + t] }
                         }
                     }
                     // G g: each of the 3 columns becomes 6 values (tmp is 6×3, in out[0..<18]).

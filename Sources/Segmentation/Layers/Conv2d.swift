@@ -44,7 +44,7 @@ public struct Conv2d: Sendable {
     public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
         context.convolutionMultiplyAdds += multiplyAdds(for: x.shape)
         return conv2d(x, weight: parameters[weight], bias: bias.map { parameters[$0] },
-               geometry: geometry(for: x.shape), workspace: context.workspace, winograd: context.usesWinograd)
+               geometry: geometry(for: x.shape), workspace: context.workspace, fastPaths: context.usesFastConvolutions)
     }
 
     /// Adds the weight (and bias) gradients into `gradients`; returns dx when `needsInputGradient`.
@@ -57,7 +57,7 @@ public struct Conv2d: Sendable {
         var db: Tensor? = bias.map { gradients.take($0) }
         conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy,
                        input: x, weight: parameters[weight], geometry: geometry(for: x.shape), workspace: context.workspace,
-                       winograd: context.usesWinograd)
+                       fastPaths: context.usesFastConvolutions)
         gradients.put(weight, dw!)
         if let bias { gradients.put(bias, db!) }
         return dx

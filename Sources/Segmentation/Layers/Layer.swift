@@ -14,9 +14,10 @@ public final class ForwardContext {
     public let mode: Mode
     public let workspace: Workspace
     private var nextDropoutSeed: UInt64
-    /// Whether convolutions may run as Winograd F(4×4, 3×3) (Kernels/Winograd.swift):
-    /// by default in inference only (`Winograd.isEnabled(for:)`).
-    public var usesWinograd: Bool
+    /// Whether convolutions may use Winograd and padding-tap skipping
+    /// (Kernels/Winograd.swift, PaddingTaps.swift): by default in inference
+    /// only (`FastConvolutions.isEnabled(for:)`).
+    public var usesFastConvolutions: Bool
     /// Multiply-adds of every convolution run with this context (for GFLOP/s reports).
     public internal(set) var convolutionMultiplyAdds = 0
     /// Data-parallel training with syncbn (SPEC §10): sums BN statistics over
@@ -32,7 +33,7 @@ public final class ForwardContext {
     public init(mode: Mode, workspace: Workspace = Workspace(), seed: UInt64 = 0) {
         self.mode = mode
         self.workspace = workspace
-        self.usesWinograd = Winograd.isEnabled(for: mode)
+        self.usesFastConvolutions = FastConvolutions.isEnabled(for: mode)
         self.nextDropoutSeed = SplitMix64.mix(seed ^ 0xD0D0_D0D0)
     }
 

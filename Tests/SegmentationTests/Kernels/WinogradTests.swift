@@ -122,6 +122,7 @@ struct WinogradTests {
         #expect(Winograd.applies(to: conv(512, 512, 60, dilation: 4)))  // layer4 at 480²
         #expect(Winograd.applies(to: conv(256, 256, 30, dilation: 2)))  // layer3 at crop 240
         #expect(!Winograd.applies(to: conv(2048, 256, 60, dilation: 36)))  // ASPP rate 36: sub-grids of 1–2 pixels
+        #expect(Winograd.applies(to: conv(2048, 256, 60, dilation: 12)))   // rate 12: 0.64 of the direct work
         #expect(!Winograd.applies(to: conv(64, 64, 60, stride: 2)))
         #expect(!Winograd.applies(to: conv(64, 64, 60, kernel: 1)))
         #expect(!Winograd.applies(to: conv(3, 64, 60)))

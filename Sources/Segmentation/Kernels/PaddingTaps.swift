@@ -1,0 +1,180 @@
+// A stride-1 convolution whose kernel mostly reads padding, computed without
+// the padding taps.
+//
+// DeepLab's ASPP runs 3×3 convolutions at dilation 24 and 36 on a 60×60
+// feature map (480² input): for most outputs, two of the three row taps and
+// two of the three column taps fall outside the image, and im2col + sgemm
+// multiplies those zeros all the same (at dilation 36, 64 % of the work).
+//
+// Along one axis, the taps that read inside the input form an interval
+// that only changes at a few output positions, so the output plane splits
+// into rectangles (row segment × column segment) with one fixed set of valid
+// taps each. Per rectangle, a column matrix of the valid taps alone (no
+// bounds checks: every read is inside) and one GEMM per valid kernel row
+// against the kernel reordered to [K, R, S, C], whose valid taps of a kernel
+// row are then contiguous columns.
+
+/// One interval of outputs along an axis, and the interval of kernel taps
+/// that read inside the input for all of them.
+struct TapSegment: Equatable {
+    var outputs: Range<Int>
+    var taps: Range<Int>
+}
+
+/// The segments of `0..<outputExtent` with constant valid taps, for a
+/// stride-1 axis (segments with no valid tap included, with empty `taps`).
+func tapSegments(outputExtent: Int, inputExtent: Int, kernel: Int, padding: Int, dilation: Int) -> [TapSegment] {
+    func taps(at p: Int) -> Range<Int> {
+        // 0 ≤ p − padding + r·dilation < inputExtent
+        var lower = 0, upper = kernel
+        while lower < kernel && p - padding + lower * dilation < 0 { lower += 1 }
+        while upper > lower && p - padding + (upper - 1) * dilation >= inputExtent { upper -= 1 }
+        return lower..<upper
+    }
+    var segments: [TapSegment] = []
+    for p in 0..<outputExtent {
+        let valid = taps(at: p)
+        if let last = segments.last, last.taps == valid {
+            segments[segments.count - 1].outputs = last.outputs.lowerBound..<(p + 1)
+        } else {
+            segments.append(TapSegment(outputs: p..<(p + 1), taps: valid))
+        }
+    }
+    return segments
+}
+
+enum PaddingTaps {
+    /// The share of the direct form's multiply-adds that read inside the input.
+    static func validFraction(_ g: ConvGeometry) -> Double {
+        let rows = tapSegments(outputExtent: g.outputHeight, inputExtent: g.inputHeight, kernel: g.kernelHeight,
+                               padding: g.paddingHeight, dilation: g.dilationHeight)
+        let columns = tapSegments(outputExtent: g.outputWidth, inputExtent: g.inputWidth, kernel: g.kernelWidth,
+                                  padding: g.paddingWidth, dilation: g.dilationWidth)
+        let rowWork = rows.reduce(0) { $0 + $1.outputs.count * $1.taps.count }
+        let columnWork = columns.reduce(0) { $0 + $1.outputs.count * $1.taps.count }
+        return Double(rowWork * columnWork) / Double(g.outputPlane * g.kernelHeight * g.kernelWidth)
+    }
+
+    /// Stride 1, a kernel larger than 1×1, and at least a fifth of the
+    /// work in padding taps (ASPP at 480²: rate 12 has 25 %, 24 has 46 %,
+    /// 36 has 64 %).
+    static func applies(to g: ConvGeometry) -> Bool {
+        g.strideHeight == 1 && g.strideWidth == 1 && g.kernelHeight * g.kernelWidth > 1
+            && validFraction(g) <= 0.8
+    }
+}
+
+/// Forward of a stride-1 convolution (worth it where `PaddingTaps.applies(to:)`).
+/// Overwrites `output`. Each rectangle is done in bands of rows whose column
+/// matrix stays within `columnBudget` scalars; the (image, rectangle, band)
+/// tasks are dealt to the workers by size, each doing its own with
+/// single-threaded GEMMs (so the kernel is packed once per task, not once
+/// per worker), which also keeps the result independent of the worker count.
+func paddingSkippingForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    geometry g: ConvGeometry, workspace: Workspace, columnBudget: Int = 8 << 20
+) {
+    let (C, K, H, W, P, Q, R, S) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth,
+                                    g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth)
+    let rowSegments = tapSegments(outputExtent: P, inputExtent: H, kernel: R, padding: g.paddingHeight, dilation: g.dilationHeight)
+    let columnSegments = tapSegments(outputExtent: Q, inputExtent: W, kernel: S, padding: g.paddingWidth, dilation: g.dilationWidth)
+    let largestTaps = (rowSegments.map(\.taps.count).max() ?? 0) * (columnSegments.map(\.taps.count).max() ?? 0)
+    let widest = columnSegments.map(\.outputs.count).max() ?? 1
+    let bandRows = max(1, columnBudget / max(1, largestTaps * C * widest))
+
+    struct Task {
+        var image: Int
+        var rows: Range<Int>, rowTaps: Range<Int>
+        var columns: Range<Int>, columnTaps: Range<Int>
+        var work: Int { rows.count * columns.count * max(1, rowTaps.count * columnTaps.count) }
+    }
+    var tasks: [Task] = []
+    for image in 0..<g.batch {
+        for rowSegment in rowSegments {
+            for columnSegment in columnSegments {
+                for p0 in stride(from: rowSegment.outputs.lowerBound, to: rowSegment.outputs.upperBound, by: bandRows) {
+                    tasks.append(Task(image: image, rows: p0..<min(rowSegment.outputs.upperBound, p0 + bandRows),
+                                      rowTaps: rowSegment.taps, columns: columnSegment.outputs, columnTaps: columnSegment.taps))
+                }
+            }
+        }
+    }
+    // Largest first, each to the least-loaded worker.
+    let workers = max(1, min(Parallelism.workerCount, tasks.count))
+    var assignment = [[Task]](repeating: [], count: workers)
+    var load = [Int](repeating: 0, count: workers)
+    for task in tasks.sorted(by: { $0.work > $1.work }) {
+        let lightest = load.indices.min { load[$0] < load[$1] }!
+        assignment[lightest].append(task)
+        load[lightest] += task.work
+    }
+
+    // Scratch: the kernel as [K, R, S, C], then per worker a column matrix and a band of output.
+    let reordered = K * R * S * C
+    let columnsSize = largestTaps * C * bandRows * widest
+    let slotSize = columnsSize + K * bandRows * widest
+    let base = workspace.scratch(reordered + workers * slotSize)
+    let kernel = SendablePointer(base), slots = SendablePointer(base + reordered)
+    let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input)), output = SendablePointer(output)
+    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+
+    parallelFor(K) { ks in
+        for k in ks {
+            for c in 0..<C {
+                for t in 0..<(R * S) { kernel.base[(k * R * S + t) * C + c] = weight.base[(k * C + c) * R * S + t] }
+            }
+        }
+    }
+    parallelFor(workers, chunks: workers) { range in
+        for worker in range {
+            let columns = slots.base + worker * slotSize
+            let band = columns + columnsSize
+            for task in assignment[worker] {
+                let x = input.base + task.image * C * H * W
+                let y = output.base + task.image * K * P * Q
+                let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)
+                let (q0, width) = (task.columns.lowerBound, task.columns.count)
+                guard !rs.isEmpty, !cs.isEmpty else {
+                    // Every tap in the padding: the output is the bias.
+                    for k in 0..<K {
+                        let value = bias?.base[k] ?? 0
+                        for p in rows { (y + (k * P + p) * Q + q0).update(repeating: value, count: width) }
+                    }
+                    continue
+                }
+                let pixels = rows.count * width
+                let depth = cs.count * C   // columns of one kernel row's valid taps
+                // columns[(r, s, c), pixel] = x[c, p − pad + r·d, q − pad + s·d], all inside.
+                for (ri, r) in rs.enumerated() {
+                    for (si, s) in cs.enumerated() {
+                        let column = q0 - g.paddingWidth + s * g.dilationWidth
+                        for c in 0..<C {
+                            let target = columns + ((ri * cs.count + si) * C + c) * pixels
+                            for (i, p) in rows.enumerated() {
+                                let row = p - g.paddingHeight + r * g.dilationHeight
+                                (target + i * width).update(from: x + (c * H + row) * W + column, count: width)
+                            }
+                        }
+                    }
+                }
+                // band[K, pixels] = Σ_r kernel[K, r, cs, C] × columns[(r, cs, C), pixels]
+                for (ri, r) in rs.enumerated() {
+                    BLAS.sgemm(.none, .none, m: K, n: pixels, k: depth,
+                               a: kernel.base + (r * S + cs.lowerBound) * C, lda: R * S * C,
+                               b: columns + ri * depth * pixels, ldb: pixels,
+                               beta: ri == 0 ? 0 : 1, c: band, ldc: pixels)
+                }
+                for k in 0..<K {
+                    let value = bias?.base[k] ?? 0
+                    for (i, p) in rows.enumerated() {
+                        let source = band + k * pixels + i * width
+                        let target = y + (k * P + p) * Q + q0
+                        for j in 0..<width { target[j] = source[j] + value }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+@testable import Segmentation
+import SegmentationTestSupport
+import Testing
+
+/// The padding-skipping convolution against the direct reference, on
+/// dilations where most taps read padding (DeepLab's ASPP), a dilation larger
+/// than the map (only the centre tap reads inside), asymmetric geometry, and
+/// bands of rows forced small.
+@Suite("Padding taps")
+struct PaddingTapsTests {
+    static let cases: [ConvGeometry] = [
+        // ASPP-like: 60×60 at rate 24/36 scaled down
+        ConvGeometry(batch: 2, inputChannels: 16, outputChannels: 8, inputHeight: 13, inputWidth: 11, kernelSize: 3, padding: 6, dilation: 6),
+        ConvGeometry(batch: 1, inputChannels: 5, outputChannels: 7, inputHeight: 10, inputWidth: 10, kernelSize: 3, padding: 6, dilation: 6),
+        // dilation beyond the map: every output reads the centre tap alone
+        ConvGeometry(batch: 1, inputChannels: 4, outputChannels: 3, inputHeight: 6, inputWidth: 5, kernelSize: 3, padding: 9, dilation: 9),
+        // asymmetric kernel, padding and dilation
+        ConvGeometry(batch: 2, inputChannels: 3, outputChannels: 4, inputHeight: 9, inputWidth: 12,
+                     kernelHeight: 3, kernelWidth: 5, strideHeight: 1, strideWidth: 1,
+                     paddingHeight: 4, paddingWidth: 6, dilationHeight: 4, dilationWidth: 3),
+        // padding beyond the reach: whole rows of outputs with no valid tap
+        ConvGeometry(batch: 1, inputChannels: 2, outputChannels: 3, inputHeight: 4, inputWidth: 4, kernelSize: 3, padding: 4),
+    ]
+
+    @Test(arguments: cases)
+    func matchesReference(_ g: ConvGeometry) {
+        var generator = SplitMix64(seed: 31)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let b = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        let reference = conv2dReference(x, weight: w, bias: b, geometry: g)
+        for budget in [8 << 20, 1] {   // whole rectangles, and one row per band
+            let fast = Tensor(shape: g.outputShape) { y in
+                x.withPointer { xp in w.withPointer { wp in b.withPointer { bp in
+                    paddingSkippingForward(output: y.baseAddress!, input: xp, weight: wp, bias: bp, geometry: g,
+                                           workspace: Workspace(), columnBudget: budget)
+                } } }
+            }
+            expectClose(fast, reference, absoluteTolerance: 2e-6 * Float(g.columnRows), "\(g), budget \(budget)")
+        }
+    }
+
+    @Test func segmentsOfDeepLabsRates() {
+        // rate 36 on 60: outputs 0..<24 read rows p and p+36; 24..<36 only p; 36..<60 p−36 and p
+        let segments = tapSegments(outputExtent: 60, inputExtent: 60, kernel: 3, padding: 36, dilation: 36)
+        #expect(segments == [TapSegment(outputs: 0..<24, taps: 1..<3), TapSegment(outputs: 24..<36, taps: 1..<2),
+                             TapSegment(outputs: 36..<60, taps: 0..<2)])
+        func aspp(_ rate: Int) -> ConvGeometry {
+            ConvGeometry(batch: 1, inputChannels: 2048, outputChannels: 256, inputHeight: 60, inputWidth: 60,
+                         kernelSize: 3, padding: rate, dilation: rate)
+        }
+        #expect(abs(PaddingTaps.validFraction(aspp(36)) - 0.36) < 1e-9)
+        #expect(abs(PaddingTaps.validFraction(aspp(24)) - (2.2 / 3) * (2.2 / 3)) < 1e-9)
+        #expect(PaddingTaps.applies(to: aspp(12)) && PaddingTaps.applies(to: aspp(24)) && PaddingTaps.applies(to: aspp(36)))
+        // an ordinary 3×3 on a 60×60 map reads padding only at its border
+        #expect(!PaddingTaps.applies(to: aspp(1)))
+    }
+
+    @Test func theLayerUsesItOnlyWithFastPaths() {
+        let g = Self.cases[0]
+        var generator = SplitMix64(seed: 32)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let reference = conv2dReference(x, weight: w, geometry: g)
+        for fast in [true, false] {
+            expectClose(conv2d(x, weight: w, geometry: g, fastPaths: fast), reference,
+                        absoluteTolerance: 2e-6 * Float(g.columnRows), "fastPaths \(fast)")
+        }
+    }
+}
