@@ -64,25 +64,25 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
 /// im2col splits over channels and sgemm over the workers.
 func conv2dForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
     // Of the fast paths that apply, the one with less work.
     let winograd = fastPaths && Winograd.applies(to: g)
     let skipping = fastPaths && PaddingTaps.applies(to: g)
     if winograd && (!skipping || Winograd.workFraction(g) <= PaddingTaps.validFraction(g)) {
-        winogradForward(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+        winogradForward(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
     } else if skipping {
-        paddingSkippingForward(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+        paddingSkippingForward(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
     } else {
-        conv2dForwardIm2col(output: output, input: input, weight: weight, bias: bias, geometry: g, workspace: workspace)
+        conv2dForwardIm2col(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
     }
 }
 
 /// The forward by im2col + sgemm, for every geometry.
 func conv2dForwardIm2col(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace
 ) {
     let (K, CRS, P, Q, PQ) = (g.outputChannels, g.columnRows, g.outputHeight, g.outputWidth, g.outputPlane)
@@ -95,7 +95,6 @@ func conv2dForwardIm2col(
     let output = SendablePointer(output)
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
-    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
 
     if items >= workers {
         let slotSize = g.isPointwise ? 0 : CRS * bandRows * Q
@@ -118,12 +117,8 @@ func conv2dForwardIm2col(
                 // W[K, C·R·S] × cols[C·R·S, band] → Y[K, band] (row stride P·Q)
                 BLAS.sgemm(.none, .none, m: K, n: n, k: CRS, a: weight.base, lda: CRS,
                            b: cols, ldb: g.isPointwise ? PQ : n, beta: 0, c: y, ldc: PQ)
-                if let bias {
-                    for k in 0..<K {
-                        let row = y + k * PQ, b = bias.base[k]
-                        for i in 0..<n { row[i] += b }
-                    }
-                }
+                epilogue.apply(y, residualBase: image * outputSize + rows.lowerBound * Q, channels: 0..<K,
+                               count: n, rowStride: PQ)
             }
         }
         return
@@ -142,22 +137,14 @@ func conv2dForwardIm2col(
         // W[K, C·R·S] × cols[C·R·S, P·Q] → Y[K, P·Q]
         BLAS.parallelSgemm(.none, .none, m: K, n: PQ, k: CRS, a: weight.base, lda: CRS,
                            b: cols, ldb: PQ, beta: 0, c: y, ldc: PQ)
-        if let bias {
+        if !epilogue.isEmpty {
             parallelFor(K, minimumChunk: max(1, 65536 / PQ)) { channels in
-                addBias(y, bias.base, channels: channels, plane: PQ)
+                epilogue.apply(y, residualBase: image * outputSize, channels: channels, count: PQ, rowStride: PQ)
             }
         }
     }
 }
 
-@inline(__always)
-private func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Range<Int>, plane: Int) {
-    for k in channels {
-        let row = y + k * plane
-        let b = bias[k]
-        for i in 0..<plane { row[i] += b }
-    }
-}
 
 /// Backward. Adds into each gradient that is not nil:
 /// `inputGradient[N, C, H, W]`, `weightGradient[K, C, R, S]`, `biasGradient[K]`.
@@ -397,29 +384,35 @@ public func conv2dBackwardReference(
 
 // MARK: - Tensor API
 
-/// `conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]` → `[N, K, P, Q]`.
+/// `conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]` → `[N, K, P, Q]`,
+/// or with an epilogue fused into the pass that writes the output
+/// (`ConvolutionEpilogue`): `max(conv·scale[k] + bias[k] + residual, 0)`,
+/// the ReLU with `relu`.
 /// With `fastPaths`, 3×3 stride-1 convolutions that gain from it run as
 /// Winograd F(4×4, 3×3) (`Winograd.applies(to:)`), and stride-1 ones that
 /// mostly read padding skip those taps (`PaddingTaps.applies(to:)`);
 /// otherwise im2col + sgemm.
 public func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
-    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true,
+    scale: Tensor? = nil, residual: Tensor? = nil, relu: Bool = false
 ) -> Tensor {
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
+    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
+    precondition(residual == nil || residual!.shape == geometry.outputShape, "conv2d residual must be \(geometry.outputShape)")
     precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
     precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
     return Tensor(shape: geometry.outputShape) { y in
         input.withPointer { x in
             weight.withPointer { w in
-                if let bias {
-                    bias.withPointer { b in
-                        conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: b, geometry: geometry, workspace: workspace,
-                                      fastPaths: fastPaths)
+                bias.withPointerIfPresent { b in
+                    scale.withPointerIfPresent { a in
+                        residual.withPointerIfPresent { r in
+                            conv2dForward(output: y.baseAddress!, input: x, weight: w,
+                                          epilogue: ConvolutionEpilogue(scale: a, shift: b, residual: r, relu: relu),
+                                          geometry: geometry, workspace: workspace, fastPaths: fastPaths)
+                        }
                     }
-                } else {
-                    conv2dForward(output: y.baseAddress!, input: x, weight: w, bias: nil, geometry: geometry, workspace: workspace,
-                                  fastPaths: fastPaths)
                 }
             }
         }
@@ -465,6 +458,71 @@ public func conv2dBackward(
                                 fastPaths: fastPaths)
                         }
                     }
+                }
+            }
+        }
+    }
+}
+/// What a convolution applies to its output on the way out, per output
+/// channel k, fused into the pass that writes it:
+///
+///     y = max(conv·scale[k] + shift[k] + residual, 0)
+///
+/// each part optional (no scale: 1; no shift: 0; no residual; no ReLU). A
+/// bias is a shift alone; batch norm at inference is a scale and a shift
+/// (`BatchNorm2d.inferenceAffine`), so a ResNet block's conv → BN → (+ x) →
+/// ReLU is one pass over the output instead of four, and no intermediate
+/// tensor is allocated. The arithmetic is that of the unfused layers, in
+/// the same order, so results are bit for bit the same.
+struct ConvolutionEpilogue: @unchecked Sendable {
+    var scale: UnsafePointer<Float>? = nil
+    var shift: UnsafePointer<Float>? = nil
+    /// Same layout as the output ([N, K, P, Q]).
+    var residual: UnsafePointer<Float>? = nil
+    var relu = false
+
+    static func bias(_ bias: UnsafePointer<Float>?) -> ConvolutionEpilogue { ConvolutionEpilogue(shift: bias) }
+
+    var isEmpty: Bool { scale == nil && shift == nil && residual == nil && !relu }
+
+    /// One value of channel `k` whose residual (if any) is at `residualOffset`.
+    @inline(__always)
+    func apply(_ value: Float, channel k: Int, residualOffset: Int) -> Float {
+        var v = value
+        if let scale { v *= scale[k] }
+        if let shift { v += shift[k] }
+        if let residual { v += residual[residualOffset] }
+        return relu ? max(v, 0) : v
+    }
+
+    /// Applies in place to `count` values of each channel in `channels`:
+    /// y[k·rowStride + i], whose residuals are at offset `residualBase +
+    /// k·rowStride + i` (y's own offset from the output's start).
+    func apply(
+        _ y: UnsafeMutablePointer<Float>, residualBase: Int, channels: Range<Int>, count: Int, rowStride: Int
+    ) {
+        guard !isEmpty else { return }
+        for k in channels {
+            let row = y + k * rowStride
+            let a = scale?[k] ?? 1, b = shift?[k] ?? 0
+            if let residual {
+                let r = residual + residualBase + k * rowStride
+                if relu {
+                    for i in 0..<count { row[i] = max(row[i] * a + b + r[i], 0) }
+                } else {
+                    for i in 0..<count { row[i] = row[i] * a + b + r[i] }
+                }
+            } else if scale != nil {
+                if relu {
+                    for i in 0..<count { row[i] = max(row[i] * a + b, 0) }
+                } else {
+                    for i in 0..<count { row[i] = row[i] * a + b }
+                }
+            } else {
+                if relu {
+                    for i in 0..<count { row[i] = max(row[i] + b, 0) }
+                } else {
+                    for i in 0..<count { row[i] += b }
                 }
             }
         }

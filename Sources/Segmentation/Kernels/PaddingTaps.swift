@@ -72,7 +72,7 @@ enum PaddingTaps {
 /// per worker), which also keeps the result independent of the worker count.
 func paddingSkippingForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace, columnBudget: Int = 8 << 20
 ) {
     let (C, K, H, W, P, Q, R, S) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth,
@@ -118,7 +118,6 @@ func paddingSkippingForward(
     let kernel = SendablePointer(base), slots = SendablePointer(base + reordered)
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     let input = SendablePointer(UnsafeMutablePointer(mutating: input)), output = SendablePointer(output)
-    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
 
     parallelFor(K) { ks in
         for k in ks {
@@ -137,10 +136,12 @@ func paddingSkippingForward(
                 let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)
                 let (q0, width) = (task.columns.lowerBound, task.columns.count)
                 guard !rs.isEmpty, !cs.isEmpty else {
-                    // Every tap in the padding: the output is the bias.
+                    // Every tap in the padding: the convolution is 0.
                     for k in 0..<K {
-                        let value = bias?.base[k] ?? 0
-                        for p in rows { (y + (k * P + p) * Q + q0).update(repeating: value, count: width) }
+                        for p in rows {
+                            let offset = ((task.image * K + k) * P + p) * Q + q0
+                            for j in 0..<width { y[(k * P + p) * Q + q0 + j] = epilogue.apply(0, channel: k, residualOffset: offset + j) }
+                        }
                     }
                     continue
                 }
@@ -167,11 +168,11 @@ func paddingSkippingForward(
                                beta: ri == 0 ? 0 : 1, c: band, ldc: pixels)
                 }
                 for k in 0..<K {
-                    let value = bias?.base[k] ?? 0
                     for (i, p) in rows.enumerated() {
                         let source = band + k * pixels + i * width
                         let target = y + (k * P + p) * Q + q0
-                        for j in 0..<width { target[j] = source[j] + value }
+                        let offset = ((task.image * K + k) * P + p) * Q + q0
+                        for j in 0..<width { target[j] = epilogue.apply(source[j], channel: k, residualOffset: offset + j) }
                     }
                 }
             }

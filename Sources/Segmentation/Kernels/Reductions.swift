@@ -37,6 +37,12 @@ func parallelAddInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Flo
 }
 
 extension Optional where Wrapped == Tensor {
+    /// The base address of the wrapped tensor's storage, or nil.
+    func withPointerIfPresent<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let tensor = self else { return try body(nil) }
+        return try tensor.withPointer { try body($0) }
+    }
+
     /// The mutable base address of the wrapped tensor's storage, or nil; the
     /// tensor is uniqued first, never copied out of the optional.
     mutating func withUnsafeMutablePointerIfPresent<R>(

@@ -180,7 +180,7 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
 /// channels and their 36 GEMMs over the workers.
 func winogradConvolution(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-    transformedWeights u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>? = nil,
     workspace: Workspace
 ) {
@@ -195,7 +195,6 @@ func winogradConvolution(
     let scratch = SendablePointer(scratch ?? workspace.scratch(plan.slots * slotSize))
     let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let u = SendablePointer(UnsafeMutablePointer(mutating: u))
-    let bias = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
     let (dh, dw, ph, pw) = (g.dilationHeight, g.dilationWidth, g.paddingHeight, g.paddingWidth)
 
     /// One chunk: transforms, GEMMs, inverse transform. Its parallel loops
@@ -249,8 +248,8 @@ func winogradConvolution(
             }
         }
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradOutputTransform(output.base + image * K * P * Q, m: m.base, offsets: outOffsets.base, bias: bias?.base,
-                                    channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
+            winogradOutputTransform(output.base + image * K * P * Q, m: m.base, offsets: outOffsets.base, epilogue: epilogue,
+                                    residualBase: image * K * P * Q, channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
                                     accumulate: accumulate)
         }
     }
@@ -338,19 +337,20 @@ private func winogradInputTransform(
     }
 }
 
-/// output[tile's outputs] (=|+=) Aᵀ M_{k,t} A + bias[k] for every output
-/// channel and every tile of the chunk, 8 tiles at a time.
+/// output[tile's outputs] = epilogue(Aᵀ M_{k,t} A), or += Aᵀ M_{k,t} A with
+/// `accumulate`, for every output channel and every tile of the chunk, 8
+/// tiles at a time. `residualBase`: the image's offset in the residual.
 private func winogradOutputTransform(
     _ output: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
-    bias: UnsafePointer<Float>?, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
+    epilogue: ConvolutionEpilogue, residualBase: Int, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
     accumulate: Bool
 ) {
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 24) { buffer in
         let s = buffer.baseAddress!, y = s + 36
         for k in channels {
             let target = output + k * plane
-            let b = bias?[k] ?? 0
             let source = m + k * chunk
+            let channelBase = residualBase + k * plane
             for group in stride(from: 0, to: width, by: 8) {
                 // Aᵀ M: columns (rows 0..<4 of s, 6 wide)
                 for col in 0..<6 {
@@ -372,7 +372,9 @@ private func winogradOutputTransform(
                     if accumulate {
                         for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] += values[lane] }
                     } else {
-                        for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] = values[lane] + b }
+                        for lane in 0..<8 where offset[lane] >= 0 {
+                            target[offset[lane]] = epilogue.apply(values[lane], channel: k, residualOffset: channelBase + offset[lane])
+                        }
                     }
                 }
             }
@@ -383,10 +385,10 @@ private func winogradOutputTransform(
 // MARK: - Forward and data gradient
 
 /// The forward of a convolution `Winograd.applies(to:)`: transforms the
-/// kernels, then convolves. Overwrites `output`.
+/// kernels, then convolves. Overwrites `output` (through `epilogue`).
 func winogradForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace
 ) {
     let plan = WinogradPlan(g)
@@ -395,7 +397,7 @@ func winogradForward(
     let base = workspace.scratch(weights + slots)
     winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
                              inputChannels: g.inputChannels, forDataGradient: false)
-    winogradConvolution(output: output, input: input, transformedWeights: base, bias: bias,
+    winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
                         geometry: g, accumulate: false, scratch: base + weights, workspace: workspace)
 }
 
@@ -427,6 +429,6 @@ func winogradDataGradient(
     let base = workspace.scratch(weights + slots)
     winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
                              inputChannels: g.inputChannels, forDataGradient: true)
-    winogradConvolution(output: inputGradient, input: outputGradient, transformedWeights: base, bias: nil,
+    winogradConvolution(output: inputGradient, input: outputGradient, transformedWeights: base, epilogue: ConvolutionEpilogue(),
                         geometry: gradient, accumulate: true, scratch: base + weights, workspace: workspace)
 }

@@ -51,6 +51,21 @@ public struct BatchNorm2d: Sendable {
         }
     }
 
+    /// The running statistics as one affine map per channel, y = x·scale +
+    /// shift with scale = γ/√(σ² + ε) and shift = β − μ·scale, computed as the
+    /// inference forward computes them; a convolution's epilogue applies it
+    /// (`Conv2d.forward(_:parameters:context:scale:shift:residual:relu:)`).
+    public func inferenceAffine(_ parameters: ParameterStore) -> (scale: Tensor, shift: Tensor) {
+        let gamma = parameters[weight].scalars, beta = parameters[bias].scalars
+        let mean = parameters[runningMean].scalars, variance = parameters[runningVariance].scalars
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            scale[c] = gamma[c] / (variance[c] + batchNormEpsilon).squareRoot()
+            shift[c] = beta[c] - mean[c] * scale[c]
+        }
+        return (Tensor(shape: [channels], scalars: scale), Tensor(shape: [channels], scalars: shift))
+    }
+
     /// Adds dγ, dβ into `gradients` and returns dx (a fresh tensor). With a
     /// fused ReLU in the forward, `dy` is the gradient of the ReLU's output.
     /// (A backward only follows a training-mode forward: inference keeps no cache.)

@@ -47,6 +47,21 @@ public struct Conv2d: Sendable {
                geometry: geometry(for: x.shape), workspace: context.workspace, fastPaths: context.usesFastConvolutions)
     }
 
+    /// The forward with an epilogue fused into the pass that writes the
+    /// output: `max(conv·scale + shift + residual, 0)` (ReLU with `relu`),
+    /// for a convolution without a bias. Inference folds batch norm, the
+    /// residual add and the ReLU into it (`BatchNorm2d.inferenceAffine`).
+    public func forward(
+        _ x: Tensor, parameters: ParameterStore, context: ForwardContext,
+        scale: Tensor?, shift: Tensor?, residual: Tensor? = nil, relu: Bool
+    ) -> Tensor {
+        precondition(bias == nil, "a fused epilogue is for convolutions without a bias")
+        context.convolutionMultiplyAdds += multiplyAdds(for: x.shape)
+        return conv2d(x, weight: parameters[weight], bias: shift, geometry: geometry(for: x.shape),
+                      workspace: context.workspace, fastPaths: context.usesFastConvolutions,
+                      scale: scale, residual: residual, relu: relu)
+    }
+
     /// Adds the weight (and bias) gradients into `gradients`; returns dx when `needsInputGradient`.
     public func backward(
         _ dy: Tensor, input x: Tensor, parameters: ParameterStore, gradients: inout ParameterStore,

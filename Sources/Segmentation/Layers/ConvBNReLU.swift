@@ -20,6 +20,12 @@ public struct ConvBNReLU: Sendable {
     public var outputChannels: Int { conv.outputChannels }
 
     public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+        if context.mode == .inference {
+            // BN (running statistics) and ReLU in the convolution's output pass.
+            let affine = norm.inferenceAffine(parameters)
+            return (conv.forward(x, parameters: parameters, context: context, scale: affine.scale, shift: affine.shift,
+                                 relu: true), nil)
+        }
         let convolved = conv.forward(x, parameters: parameters, context: context)
         let (y, normCache) = norm.forward(convolved, parameters: parameters, context: context, relu: true)
         guard let normCache else { return (y, nil) }

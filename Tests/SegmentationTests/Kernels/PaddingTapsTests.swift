@@ -32,7 +32,7 @@ struct PaddingTapsTests {
         for budget in [8 << 20, 1] {   // whole rectangles, and one row per band
             let fast = Tensor(shape: g.outputShape) { y in
                 x.withPointer { xp in w.withPointer { wp in b.withPointer { bp in
-                    paddingSkippingForward(output: y.baseAddress!, input: xp, weight: wp, bias: bp, geometry: g,
+                    paddingSkippingForward(output: y.baseAddress!, input: xp, weight: wp, epilogue: .bias(bp), geometry: g,
                                            workspace: Workspace(), columnBudget: budget)
                 } } }
             }

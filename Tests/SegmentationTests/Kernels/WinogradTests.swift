@@ -44,7 +44,7 @@ struct WinogradTests {
         // and the kernel called directly, without a bias
         let direct = Tensor(shape: g.outputShape) { y in
             x.withPointer { xp in w.withPointer { wp in
-                winogradForward(output: y.baseAddress!, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+                winogradForward(output: y.baseAddress!, input: xp, weight: wp, epilogue: ConvolutionEpilogue(), geometry: g, workspace: Workspace())
             } }
         }
         expectClose(direct, conv2dReference(x, weight: w, geometry: g), absoluteTolerance: 4e-6 * Float(g.columnRows), "no bias \(g)")
@@ -141,13 +141,13 @@ struct WinogradTests {
         let reference = conv2dReference(x, weight: w, geometry: g)
         let winograd = Tensor(shape: g.outputShape) { y in
             x.withPointer { xp in w.withPointer { wp in
-                winogradForward(output: y.baseAddress!, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+                winogradForward(output: y.baseAddress!, input: xp, weight: wp, epilogue: ConvolutionEpilogue(), geometry: g, workspace: Workspace())
             } }
         }
         var im2col = Tensor.zeros(g.outputShape)
         im2col.withMutablePointer { y in x.withPointer { xp in w.withPointer { wp in
             // the im2col path, bypassing the dispatch
-            conv2dForwardIm2col(output: y, input: xp, weight: wp, bias: nil, geometry: g, workspace: Workspace())
+            conv2dForwardIm2col(output: y, input: xp, weight: wp, epilogue: ConvolutionEpilogue(), geometry: g, workspace: Workspace())
         } } }
         let scaleOfOutput = maximumMagnitude(reference)
         func largestDifference(_ a: Tensor, _ b: Tensor) -> Float {

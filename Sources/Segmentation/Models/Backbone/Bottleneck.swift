@@ -58,6 +58,7 @@ public struct Bottleneck: Sendable {
     public var dilation: Int { unit2.conv.dilation }
 
     public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+        if context.mode == .inference { return (inferenceForward(x, parameters: parameters, context: context), nil) }
         let (out1, cache1) = unit1.forward(x, parameters: parameters, context: context)
         let (out2, cache2) = unit2.forward(out1, parameters: parameters, context: context)
         let convolved = conv3.forward(out2, parameters: parameters, context: context)
@@ -72,6 +73,23 @@ public struct Bottleneck: Sendable {
         guard let cache1, let cache2, let cache3 else { return (y, nil) }
         return (y, Cache(input: x, unit1: cache1, unit2: cache2, conv3Input: out2, bn3: cache3,
                          downsample: downsampleCache, output: y))
+    }
+
+    /// Inference: each batch norm, the residual add and the ReLUs run in the
+    /// output pass of the convolution before them (`ConvolutionEpilogue`),
+    /// with the same arithmetic in the same order as the layers one by one.
+    private func inferenceForward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
+        let out1 = unit1.forward(x, parameters: parameters, context: context).0
+        let out2 = unit2.forward(out1, parameters: parameters, context: context).0
+        var identity = x
+        if let downsample {
+            let affine = downsample.norm.inferenceAffine(parameters)
+            identity = downsample.conv.forward(x, parameters: parameters, context: context,
+                                               scale: affine.scale, shift: affine.shift, relu: false)
+        }
+        let affine = bn3.inferenceAffine(parameters)
+        return conv3.forward(out2, parameters: parameters, context: context, scale: affine.scale, shift: affine.shift,
+                             residual: identity, relu: true)
     }
 
     /// The forward read backwards; the residual's gradient is added once, at the end.
