@@ -21,18 +21,25 @@ public struct InferenceServer: Sendable {
         public var workers: Int
         /// Decoded images above this many pixels are refused with 413 before
         /// the network runs: a small JPEG can hold a huge image, and a
-        /// ResNet-50 evaluation needs about 2.3 GB of memory per megapixel.
+        /// ResNet-50 evaluation needs about 0.8 GB of memory per megapixel
+        /// (`InferenceMemory`).
         public var maximumPixels: Int
 
-        public static let defaultMaximumPixels = 4_000_000
+        /// The largest image `workers` evaluations at once can take in this
+        /// machine's memory (`InferenceMemory.maximumPixels`): about 23
+        /// megapixels with one worker on 24 GiB.
+        public static func defaultMaximumPixels(workers: Int) -> Int {
+            InferenceMemory.maximumPixels(evaluations: workers)
+        }
 
+        /// `maximumPixels` nil: `defaultMaximumPixels(workers:)`.
         public init(host: String = "0.0.0.0", port: Int = 8080, maximumPayloadBytes: Int = 10 << 20, workers: Int = 1,
-                    maximumPixels: Int = defaultMaximumPixels) {
+                    maximumPixels: Int? = nil) {
             self.host = host
             self.port = port
             self.maximumPayloadBytes = maximumPayloadBytes
             self.workers = workers
-            self.maximumPixels = maximumPixels
+            self.maximumPixels = maximumPixels ?? Self.defaultMaximumPixels(workers: workers)
         }
 
         /// Applies SageMaker's `SAGEMAKER_BIND_TO_PORT` and

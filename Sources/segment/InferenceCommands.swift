@@ -167,8 +167,8 @@ struct Serve: AsyncParsableCommand {
     var workers = 1
 
     @Option(name: .customLong("max-pixels"),
-            help: "Refuse (413) decoded images above this many pixels; an evaluation needs about 2.3 GB per megapixel.")
-    var maxPixels = InferenceServer.Configuration.defaultMaximumPixels
+            help: "Refuse (413) decoded images above this many pixels (default: what --workers evaluations fit in 75 % of this machine's memory at about 0.8 GB per megapixel).")
+    var maxPixels: Int?
 
     func validate() throws {
         guard (model != nil) != sagemaker else { throw ValidationError("give exactly one of --model or --sagemaker") }
@@ -176,7 +176,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard maxPayloadMB > 0 else { throw ValidationError("--max-payload-mb must be positive") }
         guard workers > 0 else { throw ValidationError("--workers must be positive") }
-        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        if let maxPixels, maxPixels <= 0 { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() async throws {

@@ -6,15 +6,17 @@ import Foundation
 ///
 /// The model is linear in the pixel count: the activations of a dilated
 /// ResNet at output stride 8, its head and the full-size logits all scale
-/// with H·W. Measured with `segment bench predict --size 1024 --json` (ResNet-50,
-/// the three heads; Docs/performance.md): a peak RSS of 2357 MiB at 1024², of
-/// which about 350 MiB is the weights and the process. The per-pixel figure is
-/// rounded up from the costliest head.
+/// with H·W; the convolution scratch is bounded per layer. Measured with
+/// `segment bench predict --size N --json` (ResNet-50; Docs/performance.md),
+/// PSP, the costliest head, peaks at 780 MiB at 512², 1319 MiB at 1024² and
+/// 2052 MiB at 1536²: about 590–690 MiB per further megapixel above some
+/// 300 MiB of weights, process and the PSP head's transformed kernels. The
+/// figures below are rounded up from those.
 public enum InferenceMemory {
     /// Peak bytes per input pixel above the fixed part.
-    public static let bytesPerPixel = 2_100
-    /// Weights, code and allocator slack, independent of the image.
-    public static let fixedBytes = 400 << 20
+    public static let bytesPerPixel = 800
+    /// Weights, code, kernel scratch and allocator slack, independent of the image.
+    public static let fixedBytes = 700_000_000
     /// The share of physical memory an inference may plan to use.
     public static let usableShare = 0.75
 
@@ -27,9 +29,10 @@ public enum InferenceMemory {
     public static var physicalMemory: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
 
     /// The largest image (in pixels) whose inference fits in `usableShare` of
-    /// `memory` bytes, and never above the decoder's own limit.
-    public static func maximumPixels(memory: Int = physicalMemory) -> Int {
-        let budget = Double(memory) * usableShare - Double(fixedBytes)
+    /// `memory` bytes when `evaluations` run at once (a server's workers),
+    /// and never above the decoder's own limit.
+    public static func maximumPixels(memory: Int = physicalMemory, evaluations: Int = 1) -> Int {
+        let budget = Double(memory) * usableShare / Double(max(1, evaluations)) - Double(fixedBytes)
         let pixels = max(budget / Double(bytesPerPixel), 1)
         return min(Int(pixels), ImageCodec.defaultMaximumPixels)
     }

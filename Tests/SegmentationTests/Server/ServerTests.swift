@@ -192,6 +192,9 @@ struct ServerTests {
     @Test func sageMakerEnvironmentOverridesPortAndPayload() throws {
         let base = InferenceServer.Configuration()
         #expect(base.port == 8080 && base.maximumPayloadBytes == 10 << 20 && base.workers == 1)
+        // The image limit follows the memory, shared by the workers.
+        #expect(base.maximumPixels == InferenceMemory.maximumPixels())
+        #expect(InferenceServer.Configuration(workers: 3).maximumPixels == InferenceMemory.maximumPixels(evaluations: 3))
         let set = try base.applyingEnvironment(["SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6"])
         #expect(set.port == 9090 && set.maximumPayloadBytes == 6 << 20)
         #expect(throws: ServerError.self) { try base.applyingEnvironment(["SAGEMAKER_BIND_TO_PORT": "http"]) }
