@@ -56,6 +56,25 @@ struct PaddingTapsTests {
         #expect(!PaddingTaps.applies(to: aspp(1)))
     }
 
+    /// The error on an ASPP-sized layer (rate 24 on 60×60) against the
+    /// float64 reference, next to im2col's (printed for Docs/performance.md).
+    @Test func errorOnARealLayerIsSmall() {
+        let g = ConvGeometry(batch: 1, inputChannels: 256, outputChannels: 16, inputHeight: 60, inputWidth: 60,
+                             kernelSize: 3, padding: 24, dilation: 24)
+        #expect(PaddingTaps.applies(to: g) && !Winograd.applies(to: g) || Winograd.workFraction(g) > PaddingTaps.validFraction(g))
+        var generator = SplitMix64(seed: 33)
+        let x = Tensor.uniform(g.inputShape, in: 0...1, using: &generator)
+        let scale: Float = (6 / Float(g.columnRows)).squareRoot()
+        let w = Tensor.uniform(g.weightShape, in: -scale...scale, using: &generator)
+        let reference = conv2dReference(x, weight: w, geometry: g)
+        func largestDifference(_ a: Tensor, _ b: Tensor) -> Float { zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0 }
+        let size = maximumMagnitude(reference)
+        let skipping = largestDifference(conv2d(x, weight: w, geometry: g, fastPaths: true), reference) / size
+        let im2col = largestDifference(conv2d(x, weight: w, geometry: g, fastPaths: false), reference) / size
+        print("Padding-tap skipping: max error / max|y| = \(skipping); im2col + sgemm: \(im2col)")
+        #expect(skipping < 2e-6)
+    }
+
     @Test func theLayerUsesItOnlyWithFastPaths() {
         let g = Self.cases[0]
         var generator = SplitMix64(seed: 32)

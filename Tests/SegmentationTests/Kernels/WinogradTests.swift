@@ -155,8 +155,22 @@ struct WinogradTests {
         }
         let winogradError = largestDifference(winograd, reference) / scaleOfOutput
         let im2colError = largestDifference(im2col, reference) / scaleOfOutput
-        print("Winograd F(4x4,3x3) max error / max|y| = \(winogradError); im2col + sgemm: \(im2colError)")
+        print("Winograd F(4x4,3x3) forward: max error / max|y| = \(winogradError); im2col + sgemm: \(im2colError)")
         #expect(winogradError < 1e-5)
+
+        // The data gradient (a Winograd convolution of dY) against the float64 reference.
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let expected = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g).input
+        var fast: Tensor? = .zeros(g.inputShape), slow: Tensor? = .zeros(g.inputShape), none: Tensor? = nil, noBias: Tensor? = nil
+        conv2dBackward(inputGradient: &fast, weightGradient: &none, biasGradient: &noBias, outputGradient: dy,
+                       input: x, weight: w, geometry: g, fastPaths: true)
+        conv2dBackward(inputGradient: &slow, weightGradient: &none, biasGradient: &noBias, outputGradient: dy,
+                       input: x, weight: w, geometry: g, fastPaths: false)
+        let gradientScale = maximumMagnitude(expected)
+        let winogradGradientError = largestDifference(fast!, expected) / gradientScale
+        let col2imError = largestDifference(slow!, expected) / gradientScale
+        print("Winograd F(4x4,3x3) data gradient: max error / max|dx| = \(winogradGradientError); im2col + col2im: \(col2imError)")
+        #expect(winogradGradientError < 1e-5)
     }
 }
 
