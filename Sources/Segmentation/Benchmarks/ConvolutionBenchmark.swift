@@ -10,7 +10,10 @@ import Foundation
 /// transposed) and dcols (M = C·R·S, N = batch·P·Q, K = K_out, A transposed).
 /// Our kernels run with OpenBLAS single-threaded and our own workers
 /// (Docs/threading.md), so the ratio is what the whole layer achieves against
-/// the best a bare sgemm does on the same cores.
+/// the best a bare sgemm does on the same cores. The layers run as a training
+/// step runs them: im2col + sgemm, unless `SEGMENTATION_FAST_CONV=training`
+/// (`FastConvolutions`) turns on the Winograd path, whose ratio then counts
+/// the direct form's multiply-adds it does not do.
 public enum ConvolutionBenchmark {
     public struct Shape: Sendable {
         public var name: String
@@ -104,12 +107,13 @@ public enum ConvolutionBenchmark {
             let bias = Tensor.uniform([g.outputChannels], in: -0.1...0.1, using: &generator)
             let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
             let workspace = Workspace()
+            let fastPaths = FastConvolutions.isEnabled(for: .training)
             let M = g.outputChannels, N = g.batch * g.outputPlane, K = g.columnRows
             let flops = 2.0 * Double(M) * Double(N) * Double(K)
 
             // Forward: the layer as a network calls it (output allocated, bias added).
             let forward = medianMilliseconds(runs: runs, warmup: warmup) {
-                _ = conv2d(x, weight: w, bias: bias, geometry: g, workspace: workspace)
+                _ = conv2d(x, weight: w, bias: bias, geometry: g, workspace: workspace, fastPaths: fastPaths)
             }
             let forwardCores = lastCoresBusy
             let sgemmForward = referenceMilliseconds(runs: runs, warmup: warmup, products: [(.none, .none, M, N, K)])
@@ -121,7 +125,8 @@ public enum ConvolutionBenchmark {
             var db: Tensor? = .zeros([g.outputChannels])
             let backward = medianMilliseconds(runs: runs, warmup: warmup) {
                 conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db,
-                               outputGradient: dy, input: x, weight: w, geometry: g, workspace: workspace)
+                               outputGradient: dy, input: x, weight: w, geometry: g, workspace: workspace,
+                               fastPaths: fastPaths)
             }
             let backwardCores = lastCoresBusy
             let sgemmBackward = referenceMilliseconds(
