@@ -16,7 +16,10 @@ import Foundation
 // apart, so it is d² ordinary convolutions on interleaved sub-grids (the
 // space-to-batch view of atrous convolution). Here a tile's 4×4 outputs and
 // 6×6 inputs are simply taken d apart, so no data is rearranged: the tile
-// origins along an axis are a, a + 4d, a + 8d, … for each residue a < d.
+// origins along an axis are a, a + 4d, a + 8d, … for each residue a < d; or,
+// where sub-grids are short, tiles are cut from the sub-grids laid side by
+// side with a zero between them (`WinogradAxis`), the gathers doing the
+// rearranging.
 //
 // The data gradient of such a convolution is the same kind of convolution of
 // dY with the kernel flipped and the channel axes swapped, so training uses
@@ -37,10 +40,18 @@ public enum Winograd {
         return result
     }
 
+    /// The tiles of one image along each axis.
+    static func axes(_ g: ConvGeometry) -> (rows: WinogradAxis, columns: WinogradAxis) {
+        (WinogradAxis.best(outputExtent: g.outputHeight, inputExtent: g.inputHeight, padding: g.paddingHeight,
+                           dilation: g.dilationHeight),
+         WinogradAxis.best(outputExtent: g.outputWidth, inputExtent: g.inputWidth, padding: g.paddingWidth,
+                           dilation: g.dilationWidth))
+    }
+
     /// Tiles of one image.
     static func tilesPerImage(_ g: ConvGeometry) -> Int {
-        origins(extent: g.outputHeight, dilation: g.dilationHeight).count
-            * origins(extent: g.outputWidth, dilation: g.dilationWidth).count
+        let (rows, columns) = axes(g)
+        return rows.count * columns.count
     }
 
     /// Whether `g` is a convolution this kernel computes and is worth it for:
@@ -63,6 +74,62 @@ public enum Winograd {
 
     /// Scalars of the transformed kernel U[36, K, C].
     static func transformedWeightCount(_ g: ConvGeometry) -> Int { 36 * g.outputChannels * g.inputChannels }
+}
+
+/// The tiles along one axis of an image: for each tile, the input coordinate
+/// of each of its 6 inputs and the output coordinate of each of its 4
+/// outputs, -1 for a zero input (padding) or an output to discard.
+struct WinogradAxis: Equatable {
+    var inputs: [Int] = []
+    var outputs: [Int] = []
+    var count: Int { outputs.count / 4 }
+
+    /// Tiles within each residue class of the dilation: origins a, a + 4d,
+    /// a + 8d, … for each a < d; any padding.
+    static func residues(outputExtent: Int, inputExtent: Int, padding: Int, dilation: Int) -> WinogradAxis {
+        var axis = WinogradAxis()
+        for origin in Winograd.origins(extent: outputExtent, dilation: dilation) {
+            for a in 0..<6 {
+                let input = origin - padding + a * dilation
+                axis.inputs.append(input >= 0 && input < inputExtent ? input : -1)
+            }
+            for a in 0..<4 {
+                let output = origin + a * dilation
+                axis.outputs.append(output < outputExtent ? output : -1)
+            }
+        }
+        return axis
+    }
+
+    /// Space-to-batch: the residue classes' sub-grids laid side by side with
+    /// one zero between neighbours, and tiles cut from that mosaic, so a tile
+    /// may straddle two sub-grids. Where the sub-grids are short (a 60-pixel
+    /// axis at dilation 12 has sub-grids of 5), far fewer outputs are wasted
+    /// than with whole tiles per sub-grid. Only for padding = dilation, where
+    /// a sub-grid's inputs and outputs are the same positions and the zero
+    /// between two sub-grids is exactly the padding each one reads.
+    static func mosaic(extent: Int, dilation: Int) -> WinogradAxis {
+        var coordinates = [-1]
+        for residue in 0..<min(dilation, extent) {
+            coordinates += stride(from: residue, to: extent, by: dilation)
+            coordinates.append(-1)
+        }
+        func at(_ m: Int) -> Int { m >= 0 && m < coordinates.count ? coordinates[m] : -1 }
+        var axis = WinogradAxis()
+        for origin in stride(from: 1, to: coordinates.count - 1, by: 4) {
+            for a in 0..<6 { axis.inputs.append(at(origin - 1 + a)) }
+            for a in 0..<4 { axis.outputs.append(at(origin + a)) }
+        }
+        return axis
+    }
+
+    /// Of the two, the one with fewer tiles.
+    static func best(outputExtent: Int, inputExtent: Int, padding: Int, dilation: Int) -> WinogradAxis {
+        let byResidue = residues(outputExtent: outputExtent, inputExtent: inputExtent, padding: padding, dilation: dilation)
+        guard padding == dilation, dilation > 1, outputExtent == inputExtent else { return byResidue }
+        let mosaic = mosaic(extent: outputExtent, dilation: dilation)
+        return mosaic.count < byResidue.count ? mosaic : byResidue
+    }
 }
 
 // MARK: - The three transforms, on 8 tiles or 8 channels at once
@@ -185,9 +252,8 @@ func winogradConvolution(
     workspace: Workspace
 ) {
     let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
-    let rowOrigins = Winograd.origins(extent: P, dilation: g.dilationHeight)
-    let columnOrigins = Winograd.origins(extent: Q, dilation: g.dilationWidth)
-    let tilesPerImage = rowOrigins.count * columnOrigins.count
+    let (rowAxis, columnAxis) = Winograd.axes(g)
+    let tilesPerImage = rowAxis.count * columnAxis.count
     let plan = WinogradPlan(g)
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
     let items = g.batch * chunksPerImage
@@ -195,7 +261,6 @@ func winogradConvolution(
     let scratch = SendablePointer(scratch ?? workspace.scratch(plan.slots * slotSize))
     let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let u = SendablePointer(UnsafeMutablePointer(mutating: u))
-    let (dh, dw, ph, pw) = (g.dilationHeight, g.dilationWidth, g.paddingHeight, g.paddingWidth)
 
     /// One chunk: transforms, GEMMs, inverse transform. Its parallel loops
     /// run serially when the caller is already one of several workers.
@@ -216,21 +281,19 @@ func winogradConvolution(
                 continue
             }
             let tile = first + t
-            let rowOrigin = rowOrigins[tile / columnOrigins.count]
-            let columnOrigin = columnOrigins[tile % columnOrigins.count]
+            let (row, column) = (tile / columnAxis.count, tile % columnAxis.count)
             for a in 0..<6 {
-                let row = rowOrigin - ph + a * dh
+                let y = rowAxis.inputs[6 * row + a]
                 for b in 0..<6 {
-                    let column = columnOrigin - pw + b * dw
-                    let inside = row >= 0 && row < H && column >= 0 && column < W
-                    inputOffsets[(6 * a + b) * chunk + t] = inside ? row * W + column : -1
+                    let x = columnAxis.inputs[6 * column + b]
+                    inputOffsets[(6 * a + b) * chunk + t] = y >= 0 && x >= 0 ? y * W + x : -1
                 }
             }
             for a in 0..<4 {
-                let row = rowOrigin + a * dh
+                let y = rowAxis.outputs[4 * row + a]
                 for b in 0..<4 {
-                    let column = columnOrigin + b * dw
-                    outputOffsets[(4 * a + b) * chunk + t] = row < P && column < Q ? row * Q + column : -1
+                    let x = columnAxis.outputs[4 * column + b]
+                    outputOffsets[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? y * Q + x : -1
                 }
             }
         }

@@ -26,6 +26,8 @@ struct WinogradTests {
         ConvGeometry(batch: 3, inputChannels: 16, outputChannels: 16, inputHeight: 7, inputWidth: 6, kernelSize: 3),
         // padding larger than the dilation (output larger than the input)
         ConvGeometry(batch: 1, inputChannels: 32, outputChannels: 17, inputHeight: 9, inputWidth: 9, kernelSize: 3, padding: 2),
+        // short sub-grids (dilation 6 on 13×11): tiles cut from the mosaic of sub-grids
+        ConvGeometry(batch: 2, inputChannels: 16, outputChannels: 16, inputHeight: 13, inputWidth: 11, kernelSize: 3, padding: 6, dilation: 6),
         // many tiles: several chunks per worker
         ConvGeometry(batch: 2, inputChannels: 16, outputChannels: 16, inputHeight: 45, inputWidth: 43, kernelSize: 3, padding: 1),
     ]
@@ -113,6 +115,31 @@ struct WinogradTests {
         }
     }
 
+    /// Both tilings read and write every position the direct form does: each
+    /// output once, each input where the kernel reaches it.
+    @Test func mosaicTilesCoverEveryOutputOnceAndReadTheRightInputs() {
+        for (extent, dilation) in [(60, 12), (60, 24), (13, 6), (30, 4), (7, 2)] {
+            let axis = WinogradAxis.mosaic(extent: extent, dilation: dilation)
+            var covered = [Int](repeating: 0, count: extent)
+            for tile in 0..<axis.count {
+                for i in 0..<4 {
+                    let output = axis.outputs[4 * tile + i]
+                    guard output >= 0 else { continue }
+                    covered[output] += 1
+                    // output i of the tile reads inputs i, i + 1, i + 2: output − d, output, output + d
+                    for t in 0..<3 {
+                        let expected = output + (t - 1) * dilation
+                        #expect(axis.inputs[6 * tile + i + t] == (expected >= 0 && expected < extent ? expected : -1),
+                                "extent \(extent) dilation \(dilation) tile \(tile) output \(output) tap \(t)")
+                    }
+                }
+            }
+            #expect(covered.allSatisfy { $0 == 1 }, "extent \(extent) dilation \(dilation): \(covered)")
+        }
+        // rate 12 on a 60-pixel axis: 18 tiles instead of 24
+        #expect(WinogradAxis.best(outputExtent: 60, inputExtent: 60, padding: 12, dilation: 12).count == 18)
+    }
+
     @Test func choosesWinogradOnlyWhereItSavesWork() {
         func conv(_ c: Int, _ k: Int, _ size: Int, kernel: Int = 3, stride: Int = 1, dilation: Int = 1) -> ConvGeometry {
             ConvGeometry(batch: 1, inputChannels: c, outputChannels: k, inputHeight: size, inputWidth: size,
@@ -121,8 +148,10 @@ struct WinogradTests {
         #expect(Winograd.applies(to: conv(2048, 512, 60)))              // FCN head at 480²
         #expect(Winograd.applies(to: conv(512, 512, 60, dilation: 4)))  // layer4 at 480²
         #expect(Winograd.applies(to: conv(256, 256, 30, dilation: 2)))  // layer3 at crop 240
-        #expect(!Winograd.applies(to: conv(2048, 256, 60, dilation: 36)))  // ASPP rate 36: sub-grids of 1–2 pixels
-        #expect(Winograd.applies(to: conv(2048, 256, 60, dilation: 12)))   // rate 12: 0.64 of the direct work
+        // ASPP: rate 12 by Winograd on the mosaic of sub-grids (0.36 of the direct
+        // work); rate 36 leaves tap skipping less work (0.36 against 0.64)
+        #expect(abs(Winograd.workFraction(conv(2048, 256, 60, dilation: 12)) - 0.36) < 1e-9)
+        #expect(Winograd.workFraction(conv(2048, 256, 60, dilation: 36)) > PaddingTaps.validFraction(conv(2048, 256, 60, dilation: 36)))
         #expect(!Winograd.applies(to: conv(64, 64, 60, stride: 2)))
         #expect(!Winograd.applies(to: conv(64, 64, 60, kernel: 1)))
         #expect(!Winograd.applies(to: conv(3, 64, 60)))
