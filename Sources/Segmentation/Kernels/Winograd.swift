@@ -336,9 +336,10 @@ func winogradConvolution(
 }
 
 /// How a convolution's tiles are cut: `chunk` tiles (a multiple of 8) per
-/// chunk, `chunksPerImage` equal chunks per image, each within about 48 MB
-/// of V and M (a chunk of 128 tiles for the FCN head's 2048 → 512); wider
-/// chunks amortise each GEMM's packing of U[ξ] better. `slots`: the
+/// chunk, `chunksPerImage` equal chunks per image, each within about 96 MB
+/// of V and M (272 tiles for the FCN head's 2048 → 512, 144 for PSP's 4096 →
+/// 512); wider chunks amortise each GEMM's packing of U[ξ] better (48 MB
+/// chunks were 2–4 % slower end to end). `slots`: the
 /// per-worker scratch areas the convolution needs.
 struct WinogradPlan {
     let chunk: Int
@@ -347,7 +348,7 @@ struct WinogradPlan {
 
     init(_ g: ConvGeometry) {
         let tiles = Winograd.tilesPerImage(g)
-        let budget = 12 << 20
+        let budget = 24 << 20
         let largest = max(32, (budget / (36 * (g.inputChannels + g.outputChannels))) & ~7)
         chunksPerImage = (tiles + largest - 1) / largest
         chunk = ((tiles + chunksPerImage - 1) / chunksPerImage + 7) & ~7
