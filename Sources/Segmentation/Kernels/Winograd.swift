@@ -233,7 +233,8 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
 
 /// `output[N, K, P, Q] (=|+=) conv(input[N, C, H, W], kernels) + bias[K]`
 /// for a geometry that `Winograd.applies(to:)`, with the kernels already
-/// transformed into `u[36, K, C]` (`winogradTransformWeights`).
+/// transformed into `u[36, K, C]` (`winogradTransformWeights`) and
+/// `plan.slots` scratch areas of `winogradSlotSize` at `scratch`.
 ///
 /// Each image's tiles are cut into equal chunks; per chunk, the inputs are
 /// transformed into V[36, C, chunk], the 36 GEMMs run into M[36, K, chunk]
@@ -248,17 +249,15 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
 func winogradConvolution(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
-    geometry g: ConvGeometry, accumulate: Bool, scratch: UnsafeMutablePointer<Float>? = nil,
-    workspace: Workspace
+    geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>
 ) {
     let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
-    let (rowAxis, columnAxis) = Winograd.axes(g)
+    let (rowAxis, columnAxis) = (plan.rows, plan.columns)
     let tilesPerImage = rowAxis.count * columnAxis.count
-    let plan = WinogradPlan(g)
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
     let items = g.batch * chunksPerImage
     let slotSize = winogradSlotSize(g, chunk: chunk)
-    let scratch = SendablePointer(scratch ?? workspace.scratch(plan.slots * slotSize))
+    let scratch = SendablePointer(scratch)
     let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let u = SendablePointer(UnsafeMutablePointer(mutating: u))
 
@@ -335,19 +334,22 @@ func winogradConvolution(
     }
 }
 
-/// How a convolution's tiles are cut: `chunk` tiles (a multiple of 8) per
+/// How a convolution's tiles are cut: the tiles along each axis, `chunk` tiles (a multiple of 8) per
 /// chunk, `chunksPerImage` equal chunks per image, each within about 96 MB
 /// of V and M (272 tiles for the FCN head's 2048 → 512, 144 for PSP's 4096 →
 /// 512); wider chunks amortise each GEMM's packing of U[ξ] better (48 MB
 /// chunks were 2–4 % slower end to end). `slots`: the
 /// per-worker scratch areas the convolution needs.
 struct WinogradPlan {
+    let rows: WinogradAxis
+    let columns: WinogradAxis
     let chunk: Int
     let chunksPerImage: Int
     let slots: Int
 
     init(_ g: ConvGeometry) {
-        let tiles = Winograd.tilesPerImage(g)
+        (rows, columns) = Winograd.axes(g)
+        let tiles = rows.count * columns.count
         let budget = 24 << 20
         let largest = max(32, (budget / (36 * (g.inputChannels + g.outputChannels))) & ~7)
         chunksPerImage = (tiles + largest - 1) / largest
@@ -455,14 +457,25 @@ func winogradForward(
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace
 ) {
-    let plan = WinogradPlan(g)
-    let slots = plan.slots * winogradSlotSize(g, chunk: plan.chunk)
-    let weights = Winograd.transformedWeightCount(g)
-    let base = workspace.scratch(weights + slots)
-    winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
-                             inputChannels: g.inputChannels, forDataGradient: false)
+    transformAndConvolve(output: output, input: input, weight: weight, original: g, convolution: g,
+                         forDataGradient: false, epilogue: epilogue, workspace: workspace)
+}
+
+/// Transforms the kernels of the convolution `original` (for itself, or
+/// rotated for its data gradient) into the workspace, then runs
+/// `convolution` with them; the data gradient accumulates.
+private func transformAndConvolve(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    original: ConvGeometry, convolution: ConvGeometry, forDataGradient: Bool,
+    epilogue: ConvolutionEpilogue, workspace: Workspace
+) {
+    let plan = WinogradPlan(convolution)
+    let weights = Winograd.transformedWeightCount(convolution)
+    let base = workspace.scratch(weights + plan.slots * winogradSlotSize(convolution, chunk: plan.chunk))
+    winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
+                             inputChannels: original.inputChannels, forDataGradient: forDataGradient)
     winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
-                        geometry: g, accumulate: false, scratch: base + weights, workspace: workspace)
+                        geometry: convolution, plan: plan, accumulate: forDataGradient, scratch: base + weights)
 }
 
 /// The geometry of the data gradient of `g` as a convolution of dY: channels
@@ -486,13 +499,7 @@ func winogradDataGradient(
     inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace
 ) {
-    let gradient = winogradDataGradientGeometry(g)!
-    let plan = WinogradPlan(gradient)
-    let slots = plan.slots * winogradSlotSize(gradient, chunk: plan.chunk)
-    let weights = Winograd.transformedWeightCount(gradient)
-    let base = workspace.scratch(weights + slots)
-    winogradTransformWeights(base, weight: weight, outputChannels: g.outputChannels,
-                             inputChannels: g.inputChannels, forDataGradient: true)
-    winogradConvolution(output: inputGradient, input: outputGradient, transformedWeights: base, epilogue: ConvolutionEpilogue(),
-                        geometry: gradient, accumulate: true, scratch: base + weights, workspace: workspace)
+    transformAndConvolve(output: inputGradient, input: outputGradient, weight: weight, original: g,
+                         convolution: winogradDataGradientGeometry(g)!, forDataGradient: true,
+                         epilogue: ConvolutionEpilogue(), workspace: workspace)
 }
