@@ -10,6 +10,9 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
     case weightsDiverged(ranks: [Int], epoch: Int)
     /// Rank 0 failed to read the checkpoint to resume from.
     case resumeFailed(String)
+    /// Rank 0 stopped the job (its event callback threw, or it could not
+    /// write the model directory or a checkpoint); the reason is its error.
+    case stoppedByRank0(String)
 
     public var description: String {
         switch self {
@@ -21,6 +24,8 @@ public enum DataParallelError: Error, CustomStringConvertible, Equatable {
             return "after epoch \(epoch) the weights of ranks \(ranks.map(String.init).joined(separator: ", ")) differ from rank 0's"
         case let .resumeFailed(reason):
             return reason
+        case let .stoppedByRank0(reason):
+            return "rank 0 stopped the job: \(reason)"
         }
     }
 }
@@ -44,6 +49,28 @@ struct StableHash {
 }
 
 extension Communicator {
+    /// Runs `body` on rank 0 alone, and has every rank learn whether it
+    /// threw: rank 0 rethrows its error, the others throw
+    /// `DataParallelError.stoppedByRank0` with its description. So a failure
+    /// of rank 0's own work (writing the model, a caller's event callback
+    /// that stops the run) stops every rank at the same point instead of
+    /// leaving them waiting in the next collective.
+    func onRank0(_ body: () throws -> Void) throws {
+        guard size > 1 else { return try body() }
+        var failure: Error?
+        var message: [UInt8] = []
+        if isRoot {
+            do { try body() } catch {
+                failure = error
+                message = Array("\(error)".utf8)
+                if message.isEmpty { message = Array("\(type(of: error))".utf8) }
+            }
+        }
+        broadcast(&message)
+        if let failure { throw failure }
+        if !message.isEmpty { throw DataParallelError.stoppedByRank0(String(decoding: message, as: UTF8.self)) }
+    }
+
     /// Rank `root`'s tensors (parameters and buffers) on every rank; the
     /// stores have the same layout on every rank.
     func broadcast(_ store: inout ParameterStore, root: Int = 0) {

@@ -84,7 +84,9 @@ public final class Trainer {
         try c.validate()  // a configuration built by hand in Swift has not been through the loader
         let (rank, workers) = (communicator.rank, communicator.size)
         let isRoot = communicator.isRoot
-        func events(_ event: TrainingEvent) throws { if isRoot { try allEvents(event) } }
+        // Every rank calls `events` at the same points; rank 0 alone reports,
+        // and when its callback throws, every rank stops there.
+        func events(_ event: TrainingEvent) throws { try communicator.onRank0 { try allEvents(event) } }
         let train = try ChannelDataset(dataDirectory: dataDirectory, split: .train)
         let validation = try ChannelDataset(dataDirectory: dataDirectory, split: .validation)
         guard train.count > 0 else { throw TrainingError.emptyChannel("train") }
@@ -124,7 +126,7 @@ public final class Trainer {
         } else if c.usePretrainedModel {
             let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
                                                     cacheDirectory: cacheDirectory, allowDownload: allowDownload,
-                                                    log: { try? events(.note($0)) })
+                                                    log: { if isRoot { try? allEvents(.note($0)) } })
             stem = try PretrainedBackbone.stem(of: url, requiring: c.backbone)
             pretrained = url
         }
@@ -143,7 +145,7 @@ public final class Trainer {
         // The same starting weights on every rank, whatever each one's files held.
         communicator.broadcast(&parameters)
 
-        if isRoot { try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true) }
+        try communicator.onRank0 { try FileManager.default.createDirectory(at: modelDirectory, withIntermediateDirectories: true) }
         let loss = SegmentationLoss(auxiliaryWeight: Float(c.auxiliaryWeight))
         var optimizer = Optimizer(configuration: c, parameters: parameters)
         let schedule = LearningRateSchedule(configuration: c)
@@ -191,12 +193,14 @@ public final class Trainer {
                 communicationSeconds += trainingStep.lastCommunicationWaitSeconds
                 lossSum += Double(result.loss)
                 iteration += 1
-                try events(.iteration(epoch: epoch, step: step + 1, steps: iterationsPerEpoch, meanLoss: lossSum / Double(step + 1),
-                                      samplesPerSecond: Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)))
-                if (step + 1) % c.loggingFrequency == 0 {
-                    let rate = Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)
-                    try events(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,
-                                                           learningRate: learningRate)))
+                let rate = Double((step + 1) * c.miniBatchSize) / seconds(clock.now - epochStart)
+                try communicator.onRank0 {
+                    try allEvents(.iteration(epoch: epoch, step: step + 1, steps: iterationsPerEpoch, meanLoss: lossSum / Double(step + 1),
+                                             samplesPerSecond: rate))
+                    if (step + 1) % c.loggingFrequency == 0 {
+                        try allEvents(.progress(SageMakerLog.progress(epoch: epoch, iterations: step + 1, samplesPerSecond: rate,
+                                                                  learningRate: learningRate)))
+                    }
                 }
             }
             let trainSeconds = seconds(clock.now - epochStart)
@@ -228,18 +232,17 @@ public final class Trainer {
             let stop = c.earlyStopping && stopper.record(meanIoU: summary.validationMeanIoU)
             let improved = summary.validationMeanIoU > bestMeanIoU
             if improved { bestMeanIoU = summary.validationMeanIoU }
-            if isRoot {
+            try communicator.onRank0 {
                 try writeArtifacts(model: model, parameters: parameters, optimizer: optimizer, summaries: summaries,
                                    improved: improved, bestMeanIoU: bestMeanIoU, iteration: iteration, stopper: stopper)
+                try allEvents(.epoch(summary, lines: SageMakerLog.epochLines(summary, host: hostName)))
             }
-            try events(.epoch(summary, lines: SageMakerLog.epochLines(summary, host: hostName)))
             if stop {
                 try events(.note("early stopping after epoch \(epoch): validation mIOU has not improved for \(stopper.stalledEpochs) epochs (best \(String(format: "%.4f", stopper.best)))"))
                 break
             }
         }
-        if isRoot { try ModelDirectory.archive(modelDirectory) }
-        communicator.barrier()
+        try communicator.onRank0 { try ModelDirectory.archive(modelDirectory) }
         return summaries
     }
 

@@ -219,6 +219,116 @@ struct DataParallelTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.url("model").path), "no partial model")
     }
 
+    /// `--resume` with N workers (SPEC §10): a 2-worker job stopped by
+    /// rank 0's event callback after epoch 1 stops on every rank (rank 1
+    /// learns why, nobody waits forever), and resumed on 2 workers it ends
+    /// with the bytes of the uninterrupted 2-worker job. Its checkpoint also
+    /// resumes on 1 and on 3 workers, which finish the job.
+    @Test func interruptedJobResumesOnAnyNumberOfWorkers() throws {
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        try TrainerTests.writeDataset(fixture, train: 6, validation: 2)
+        let (configuration, _) = try TrainingConfiguration.parse([
+            "num_classes": "4", "num_training_samples": "6", "epochs": "3", "mini_batch_size": "3",
+            "validation_mini_batch_size": "1", "crop_size": "32", "base_size": "48", "use_pretrained_model": "False",
+            "syncbn": "True", "_seed": "5",
+        ])
+        struct Killed: Error, CustomStringConvertible { var description: String { "killed after epoch 1" } }
+        /// One job of `workers` thread-ranks; every rank's outcome ("ok" or its error).
+        func job(workers: Int, model: String, checkpoints: String, resume: Bool = false, killAfterEpoch: Int? = nil) -> [String] {
+            let communicators = ThreadCommunicator.group(size: workers)
+            let results = ResultSlots<String>(count: workers)
+            for communicator in communicators {
+                let thread = Thread {
+                    let trainer = Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: fixture.url(model),
+                                          checkpointDirectory: fixture.url(checkpoints), resume: resume, communicator: communicator)
+                    do {
+                        let summaries = try trainer.run { event in
+                            if case .epoch(let summary, _) = event, summary.epoch == killAfterEpoch { throw Killed() }
+                        }
+                        results.set(communicator.rank, "ok, \(summaries.count) epochs")
+                    } catch {
+                        results.set(communicator.rank, "\(error)")
+                    }
+                }
+                thread.stackSize = 8 << 20
+                thread.start()
+            }
+            results.waitForAll()
+            return results.values
+        }
+        func weights(_ model: String) throws -> [String: Tensor] {
+            try SafeTensorsFile(contentsOf: fixture.url(model).appendingPathComponent("model_last.safetensors")).tensors
+        }
+
+        #expect(job(workers: 2, model: "whole", checkpoints: "whole-checkpoints") == ["ok, 3 epochs", "ok, 3 epochs"])
+        let stopped = job(workers: 2, model: "killed", checkpoints: "checkpoints", killAfterEpoch: 1)
+        #expect(stopped == ["killed after epoch 1", DataParallelError.stoppedByRank0("killed after epoch 1").description])
+        for workers in [1, 3] {
+            try FileManager.default.copyItem(at: fixture.url("checkpoints"), to: fixture.url("checkpoints-\(workers)"))
+        }
+        #expect(job(workers: 2, model: "killed", checkpoints: "checkpoints", resume: true) == ["ok, 3 epochs", "ok, 3 epochs"])
+        let (a, b) = (try weights("whole"), try weights("killed"))
+        #expect(a.count == b.count && a.keys.allSatisfy { a[$0] == b[$0] }, "the resumed 2-worker job differs from the uninterrupted one")
+        let metrics = try String(contentsOf: fixture.url("killed").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(metrics.split(separator: "\n").count == 3)
+        for workers in [1, 3] {
+            #expect(job(workers: workers, model: "resumed-\(workers)", checkpoints: "checkpoints-\(workers)", resume: true)
+                == Array(repeating: "ok, 3 epochs", count: workers))
+            let metrics = try String(contentsOf: fixture.url("resumed-\(workers)").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            #expect(metrics.split(separator: "\n").count == 3, "resumed on \(workers) workers: \(metrics)")
+        }
+    }
+
+    /// One rank failing alone (its copy of an image is corrupt) ends the
+    /// whole `mpirun` job non-zero, promptly (the other rank is waiting in a
+    /// collective and MPI_Abort stops it), with one line naming the rank and
+    /// the file, and no model written.
+    @Test func mpirunStopsTheJobWhenOneRankFails() throws {
+        let binary = SageMakerModeTests.segmentBinary
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "\(binary.path) was not built")
+        let fixture = try DatasetFixture()
+        defer { fixture.remove() }
+        try TrainerTests.writeDataset(DatasetFixture(root: fixture.url("good")), train: 4, validation: 2)
+        // Rank 1's copy: the same names and sizes (so the ranks agree on the job), every training image unreadable.
+        try FileManager.default.copyItem(at: fixture.url("good"), to: fixture.url("bad"))
+        for index in 0..<4 {
+            let url = fixture.url("bad/train/\(index).png")
+            var bytes = try Data(contentsOf: url)
+            bytes.replaceSubrange(0..<8, with: Data(repeating: 0x55, count: 8))
+            try bytes.write(to: url)
+        }
+        try fixture.write("""
+            {"num_classes": "4", "num_training_samples": "4", "epochs": "1", "mini_batch_size": "2", "syncbn": "True",
+             "crop_size": "32", "base_size": "48", "use_pretrained_model": "False"}
+            """, to: "hyperparameters.json")
+        func rank(_ data: String) -> [String] {
+            ["-np", "1", binary.path, "train", "--data", fixture.url(data).path, "--model-dir", fixture.url("model").path,
+             "--hyperparameters", fixture.url("hyperparameters.json").path]
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["mpirun", "--allow-run-as-root", "--oversubscribe"] + rank("good") + [":"] + rank("bad")
+        process.environment = ProcessInfo.processInfo.environment.merging(["SEGMENTATION_THREADS": "1"]) { $1 }
+        let err = Pipe()
+        (process.standardOutput, process.standardError) = (FileHandle.nullDevice, err)
+        let started = Date()
+        try process.run()
+        let watchdog = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        watchdog.cancel()
+        #expect(Date().timeIntervalSince(started) < 300, "the job hung: \(stderr)")
+        #expect(process.terminationStatus != 0)
+        let reasons = stderr.split(separator: "\n").filter { $0.hasPrefix("Error: rank 1 of 2 failed:") }
+        #expect(reasons.count == 1 && reasons[0].contains(fixture.url("bad/train").path), "\(stderr)")
+        #expect(!stderr.contains("rank 0 of 2 failed"), "\(stderr)")
+        print("one rank failing under mpirun, after \(Date().timeIntervalSince(started)) s:\n\(stderr)")
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: fixture.url("model").path)) ?? []
+        #expect(written.isEmpty, "no partial model: \(written)")
+    }
+
     /// `mpirun -np 2 segment train --sagemaker` as real processes: the log
     /// names resourceconfig.json's current host, the ranks' weights agree
     /// after the epoch, and rank 0 writes the model; a batch smaller than the
