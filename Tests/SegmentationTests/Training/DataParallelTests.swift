@@ -12,20 +12,10 @@ struct DataParallelTests {
     static let classCount = 3
 
     /// A seeded global batch: noise images, labels in 0..<3 with ~10 % ignored.
-    static func globalBatch(crop: Int = crop, smooth: Bool = false) -> Batch {
+    static func globalBatch(crop: Int = crop) -> Batch {
         var generator = SplitMix64(seed: 12)
         let n = globalBatchSize, pixels = crop * crop
-        let images: Tensor
-        if smooth {
-            let phases = (0..<(n * 3)).map { _ in (Float.random(in: 0...6, using: &generator), Float.random(in: 0.1...0.5, using: &generator)) }
-            images = Tensor(shape: [n, 3, crop, crop], scalars: (0..<(n * 3 * pixels)).map { i in
-                let (phase, frequency) = phases[i / pixels]
-                let (y, x) = ((i % pixels) / crop, i % crop)
-                return 1.5 * sin(frequency * Float(x) + phase) * cos(frequency * 0.7 * Float(y) - phase)
-            })
-        } else {
-            images = Tensor(shape: [n, 3, crop, crop], scalars: (0..<(n * 3 * pixels)).map { _ in Float.random(in: -2...2, using: &generator) })
-        }
+        let images = Tensor(shape: [n, 3, crop, crop], scalars: (0..<(n * 3 * pixels)).map { _ in Float.random(in: -2...2, using: &generator) })
         let labels = (0..<(n * pixels)).map { _ -> UInt8 in
             let draw = Int.random(in: 0..<10, using: &generator)
             return draw == 0 ? ignoreLabel : UInt8(draw % classCount)
@@ -72,7 +62,7 @@ struct DataParallelTests {
     /// `steps` SGD steps on the same global batch by `workers` thread-ranks;
     /// returns every rank's final parameters and the losses rank 0 saw.
     static func train(workers: Int, syncBatchNorm: Bool, steps: Int = 3, learningRate: Double = 0.01,
-                      start: ParameterStore = initial.1, batch: Batch = globalBatch(), freshStep: Bool = false) -> (parameters: [ParameterStore], losses: [Float]) {
+                      start: ParameterStore = initial.1, batch: Batch = globalBatch()) -> (parameters: [ParameterStore], losses: [Float]) {
         let network = initial.0
         let communicators = ThreadCommunicator.group(size: workers)
         let results = ResultSlots<(ParameterStore, [Float])>(count: workers)
@@ -82,14 +72,10 @@ struct DataParallelTests {
                 let mine = share(batch, range)
                 var parameters = start
                 var optimizer = Optimizer(configuration: configuration, parameters: parameters)
-                var step = TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(),
+                let step = TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(),
                                         communicator: communicator, syncBatchNorm: syncBatchNorm)
                 var losses: [Float] = []
                 for iteration in 0..<steps {
-                    if freshStep && iteration > 0 {
-                        step = TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(),
-                                            communicator: communicator, syncBatchNorm: syncBatchNorm)
-                    }
                     losses.append(step.run(mine, firstSample: range.lowerBound, seed: UInt64(100 + iteration),
                                            parameters: &parameters, optimizer: &optimizer, learningRate: learningRate).loss)
                 }
