@@ -38,8 +38,9 @@ public enum ModelBenchmark {
     }
 
     public static func run(_ settings: Settings) -> Result {
-        let (network, initial) = SegmentationNetwork.make(settings.configuration, seed: 1)
-        var parameters = initial
+        let network: SegmentationNetwork
+        var parameters: ParameterStore
+        (network, parameters) = SegmentationNetwork.make(settings.configuration, seed: 1)
         var generator = SplitMix64(seed: 2)
         let images = Tensor.uniform([settings.batch, 3, settings.crop, settings.crop], in: -2...2, using: &generator)
         let classes = settings.configuration.classCount

@@ -55,6 +55,21 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
     return min(g.outputHeight, max(1, (targetColumns + g.outputWidth - 1) / g.outputWidth))
 }
 
+/// Whether the workers share one image's column matrix at a time (im2col
+/// split over channels, sgemm split over the workers) instead of each
+/// filling its own for the images dealt to it. Dealing needs a band's
+/// columns per worker, and a deep layer keeps whole images in one band: for
+/// FCN's 3×3 2048 → 512 head at crop 240 that is 66 MB per worker, the
+/// largest scratch of a training step. Past `dealtColumnBudget` scalars in
+/// all, the shared form's one image is cheaper in memory at no cost in
+/// speed (these GEMMs are large enough to split well).
+func sharesImageColumns(_ g: ConvGeometry, workers: Int) -> Bool {
+    !g.isPointwise && workers > 1 && workers * g.columnRows * forwardBandRows(g) * g.outputWidth > dealtColumnBudget
+}
+
+/// Scalars of column matrices (32 MB) the workers may fill side by side.
+let dealtColumnBudget = 8 << 20
+
 /// Forward: `output[N, K, P, Q] = conv(input[N, C, H, W], weight[K, C, R, S]) + bias[K]`.
 /// Overwrites `output`.
 ///
@@ -100,7 +115,7 @@ func conv2dForwardIm2col(
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
 
-    if items >= workers {
+    if items >= workers && !sharesImageColumns(g, workers: workers) {
         let slotSize = g.isPointwise ? 0 : CRS * bandRows * Q
         let scratch = SendablePointer(workspace.scratch(max(1, min(workers, items) * slotSize)))
         parallelChunks(items, chunks: workers) { slot, range in
@@ -127,7 +142,7 @@ func conv2dForwardIm2col(
         }
         return
     }
-    // A single image in a single band: every worker on it.
+    // A single image in a single band, or columns too large to deal: every worker on each image.
     let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : CRS * PQ))
     for image in 0..<g.batch {
         let x = input.base + image * imageSize
@@ -171,7 +186,7 @@ func conv2dBackward(
     let outputSize = K * PQ
     let weightSize = K * CRS
     let lanes = min(Parallelism.workerCount, g.batch)
-    let dealt = lanes >= 2 ? (g.batch / lanes) * lanes : 0
+    let dealt = lanes >= 2 && !sharesImageColumns(g, workers: lanes) ? (g.batch / lanes) * lanes : 0
     let (P, Q) = (g.outputHeight, g.outputWidth)
     let bandRows = forwardBandRows(g)
     let bands = (P + bandRows - 1) / bandRows

@@ -132,8 +132,12 @@ public final class Trainer {
         }
         let networkConfiguration = NetworkConfiguration(algorithm: c.algorithm, backbone: c.backbone, stem: stem,
                                                         classCount: c.numClasses, auxiliaryHead: true)
-        let (network, initial) = SegmentationNetwork.make(networkConfiguration, seed: c.seed)
-        var parameters = initial
+        // Destructured straight into the var: a second binding of the initial
+        // store would keep every weight's first version alive (copy-on-write
+        // then copies them all at the first update).
+        let network: SegmentationNetwork
+        var parameters: ParameterStore
+        (network, parameters) = SegmentationNetwork.make(networkConfiguration, seed: c.seed)
         if let prior {
             try parameters.load(prior.parameters.namedTensors, file: priorModel!.path)
             try events(.note("incremental training from \(priorModel!.path)"))

@@ -37,6 +37,8 @@ struct ConvolutionTests {
         .init(geometry: g(1, 7, 6, 9, 8, kh: 3, kw: 3, padding: (1, 1)), bias: true),
         // deep reduction (C·R·S ≥ 2048): whole images
         .init(geometry: g(3, 240, 3, 7, 6, kh: 3, kw: 3, padding: (4, 4), dilation: (4, 4)), bias: false),
+        // deep reduction whose columns exceed the dealt budget: the workers share each image's
+        .init(geometry: sharedColumns, bias: true),
         // rectangular and even kernels, asymmetric stride/padding/dilation
         .init(geometry: g(2, 3, 4, 10, 9, kh: 1, kw: 3, stride: (1, 2), padding: (0, 1)), bias: true),
         .init(geometry: g(2, 3, 2, 8, 11, kh: 2, kw: 2, stride: (2, 1)), bias: false),
@@ -51,6 +53,27 @@ struct ConvolutionTests {
         .init(geometry: g(2, 3, 4, 17, 15, kh: 7, kw: 7, stride: (2, 2), padding: (3, 3)), bias: false),
         .init(geometry: g(2, 4, 3, 3, 3, kh: 3, kw: 3), bias: true),
     ]
+
+    /// C·R·S = 4608 over 31×31 outputs: two workers' column matrices would
+    /// pass `dealtColumnBudget` (K = 15 keeps Winograd out).
+    static let sharedColumns = g(3, 512, 15, 31, 31, kh: 3, kw: 3, padding: (1, 1))
+
+    /// The forward and backward of a layer past the budget hold one image's
+    /// columns at a time, not one per worker (with two workers the dealt
+    /// form would need twice this).
+    @Test func largeColumnMatricesAreSharedByTheWorkers() {
+        let g = Self.sharedColumns
+        #expect(sharesImageColumns(g, workers: 2) && !sharesImageColumns(Self.cases[0].geometry, workers: 2))
+        var generator = SplitMix64(seed: 13)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let workspace = Workspace()
+        let y = conv2d(x, weight: w, geometry: g, workspace: workspace)
+        var dx: Tensor? = .zeros(g.inputShape), dw: Tensor? = .zeros(g.weightShape), db: Tensor? = nil
+        conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: y, input: x, weight: w,
+                       geometry: g, workspace: workspace)
+        #expect(workspace.capacity <= g.columnRows * g.outputPlane, "scratch of \(workspace.capacity) scalars")
+    }
 
     @Test func multiBandCasesReallyHaveSeveralBands() {
         for c in Self.cases.prefix(3) {
