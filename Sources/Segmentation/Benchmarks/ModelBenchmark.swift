@@ -47,25 +47,20 @@ public enum ModelBenchmark {
         let labels = (0..<(settings.batch * settings.crop * settings.crop)).map { _ in
             UInt8.random(in: 0..<UInt8(classes), using: &generator)
         }
+        let batch = Batch(images: images, labels: labels, names: (0..<settings.batch).map { "image\($0)" })
         let workspace = Workspace()
-        let loss = SegmentationLoss()
+        // The training step is the trainer's own (TrainingStep), so this times what `segment train` runs.
+        let trainingStep = settings.training
+            ? TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(), workspace: workspace) : nil
         var optimizer = Optimizer(.sgd, parameters: parameters)
-        var gradients = parameters.zerosLikeTrainable()
         var multiplyAdds = 0
         var step = 0
 
         let median = ConvolutionBenchmark.medianMilliseconds(runs: settings.runs, warmup: settings.warmup, minimumWarmup: .zero) {
             step += 1
-            if settings.training {
-                let context = ForwardContext(mode: .training, workspace: workspace, seed: UInt64(step))
-                let (output, cache) = network.forward(images, parameters: parameters, context: context)
-                let evaluation = loss.evaluate(output, labels: labels)
-                gradients.zeroTrainable()
-                network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
-                                 cache: cache!, parameters: parameters, gradients: &gradients, context: context)
-                optimizer.update(&parameters, gradients: gradients, learningRate: 1e-4)
-                context.updateRunningStatistics(in: &parameters)
-                multiplyAdds = context.convolutionMultiplyAdds * 3  // forward + data and weight gradients
+            if let trainingStep {
+                _ = trainingStep.run(batch, seed: UInt64(step), parameters: &parameters, optimizer: &optimizer, learningRate: 1e-4)
+                multiplyAdds = trainingStep.lastConvolutionMultiplyAdds * 3  // forward + data and weight gradients
             } else {
                 let context = ForwardContext(mode: .inference, workspace: workspace)
                 _ = network.forward(images, parameters: parameters, context: context)

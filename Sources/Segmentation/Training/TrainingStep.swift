@@ -22,6 +22,9 @@ public final class TrainingStep {
     /// Seconds the last step waited for the gradient sums after its backward.
     public var lastCommunicationWaitSeconds: Double { reducer?.lastWaitSeconds ?? 0 }
 
+    /// Multiply-adds of the last step's forward convolutions (for GFLOP/s reports).
+    public private(set) var lastConvolutionMultiplyAdds = 0
+
     public struct Result: Sendable {
         /// The global batch's loss (main + aux weight · aux), the same on every worker.
         public var loss: Float
@@ -67,6 +70,7 @@ public final class TrainingStep {
             context.batchNormReduction = { communicator.allReduceSum($0) }
         }
         let (output, cache) = network.forward(batch.images, parameters: parameters, context: context)
+        lastConvolutionMultiplyAdds = context.convolutionMultiplyAdds
         let evaluation = loss.evaluate(output, labels: batch.labels,
                                        globalValidPixels: workers > 1 ? Int(validPixels[0]) : nil)
         var total = [Double(evaluation.total)]
