@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs a command as a 2-rank Open MPI job on two "hosts" of this machine: two
 # Linux network namespaces (seghost1 at 10.77.0.1, seghost2 at 10.77.0.2)
-# joined by a veth pair. Each rank sees only its own namespace's network, the
-# ranks talk TCP over the veth link, and Open MPI treats them as two nodes
-# (no shared-memory transport), so nothing may assume one machine. The file
-# system is shared, as on a cluster with a shared volume. Needs root.
+# joined by a veth pair. Each rank sees only its own namespace's network,
+# Open MPI places them on two nodes, and the ranks talk TCP over the veth link
+# (`--mca btl tcp,self`: no shared-memory transport), so nothing may assume
+# one machine. The file system is shared, as on a cluster with a shared
+# volume. Needs root.
 #
 #   Scripts/two_hosts_netns.sh .build/release/segment train --data DATA --model-dir MODEL ...
 #
@@ -18,7 +19,9 @@ command -v mpirun >/dev/null || { echo "error: mpirun not found (apt-get install
 
 remove_namespaces() { ip netns del seghost1 2>/dev/null || true; ip netns del seghost2 2>/dev/null || true; }
 scratch=$(mktemp -d)
-trap 'remove_namespaces; rm -rf "$scratch"' EXIT INT TERM
+job=
+trap 'remove_namespaces; rm -rf "$scratch"' EXIT
+trap '[ -n "$job" ] && kill "$job" 2>/dev/null; exit 130' INT TERM
 remove_namespaces  # left over from an interrupted run
 
 ip netns add seghost1
@@ -47,4 +50,6 @@ ip netns exec seghost1 mpirun --allow-run-as-root -np 2 --host 10.77.0.1:1,10.77
     --mca plm_rsh_agent "$scratch/agent" --mca btl tcp,self \
     --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 \
     -x SEGMENTATION_THREADS="${SEGMENTATION_THREADS:-1}" -x SEGMENTATION_CHECK_WEIGHTS="${SEGMENTATION_CHECK_WEIGHTS:-1}" \
-    "$@"
+    "$@" &
+job=$!
+wait "$job"

@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
             try runOneWorker(communicator: communicator)
         } catch let error as DataParallelError {
             // Found by every rank alike: rank 0 reports it, all end cleanly (non-zero).
+            // (`stoppedByRank0` reaches the other ranks when rank 0's own work failed;
+            // rank 0 reports that error below and aborts the job.)
             if communicator.isRoot {
                 if sagemaker { SageMakerEnvironment(root: sagemakerRootURL).writeFailure("\(error)") }
                 FileHandle.standardError.write(Data("Error: \(error)\n".utf8))

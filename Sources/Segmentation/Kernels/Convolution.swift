@@ -29,9 +29,9 @@ import Foundation
 /// initialization) the summation-order differences between the splits then
 /// grow past the bound. Measured with tap skipping alone: 5e-7 of the whole
 /// change after one step, as with im2col, but 2e-4 after three (im2col:
-/// 3e-6). The bound is a matter of that trajectory's conditioning, not of the
-/// algorithm (on smooth images im2col exceeds it too, 1.4e-2), but it is the
-/// contract.
+/// 3e-6). The bound is a matter of that trajectory's conditioning, not of
+/// the algorithm (a variant of the test on smooth images exceeds it with
+/// im2col too, 1.4e-2), but it is the contract.
 public enum FastConvolutions {
     public static func isEnabled(for mode: Mode) -> Bool {
         switch setting {
@@ -63,8 +63,11 @@ func forwardBandRows(_ g: ConvGeometry) -> Int {
 /// largest scratch of a training step. Past `dealtColumnBudget` scalars in
 /// all, the shared form's one image is cheaper in memory at no cost in
 /// speed (these GEMMs are large enough to split well).
+/// Only layers that keep whole images in one band share: for banded layers
+/// one image's columns would be more than the workers' bands together.
 func sharesImageColumns(_ g: ConvGeometry, workers: Int) -> Bool {
-    !g.isPointwise && workers > 1 && workers * g.columnRows * forwardBandRows(g) * g.outputWidth > dealtColumnBudget
+    !g.isPointwise && workers > 1 && forwardBandRows(g) == g.outputHeight
+        && workers * g.columnRows * g.outputPlane > dealtColumnBudget
 }
 
 /// Scalars of column matrices (32 MB) the workers may fill side by side.

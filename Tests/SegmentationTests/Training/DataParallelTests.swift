@@ -220,47 +220,60 @@ struct DataParallelTests {
             "syncbn": "True", "_seed": "5",
         ])
         struct Killed: Error, CustomStringConvertible { var description: String { "killed after epoch 1" } }
-        /// One job of `workers` thread-ranks; every rank's outcome ("ok" or its error).
-        func job(workers: Int, model: String, checkpoints: String, resume: Bool = false, killAfterEpoch: Int? = nil) -> [String] {
+        /// One job of `workers` thread-ranks; every rank's outcome ("ok" or its
+        /// error) and the epochs it trained (rank 0's events).
+        func job(workers: Int, model: String, checkpoints: String, resume: Bool = false, killAfterEpoch: Int? = nil)
+            -> (outcomes: [String], epochs: [Int])
+        {
             let communicators = ThreadCommunicator.group(size: workers)
             let results = ResultSlots<String>(count: workers)
+            let trained = ResultSlots<[Int]>(count: 1)
             for communicator in communicators {
                 let thread = Thread {
                     let trainer = Trainer(configuration: configuration, dataDirectory: fixture.root, modelDirectory: fixture.url(model),
                                           checkpointDirectory: fixture.url(checkpoints), resume: resume, communicator: communicator)
+                    var epochs: [Int] = []
                     do {
                         let summaries = try trainer.run { event in
-                            if case .epoch(let summary, _) = event, summary.epoch == killAfterEpoch { throw Killed() }
+                            guard case .epoch(let summary, _) = event else { return }
+                            epochs.append(summary.epoch)
+                            if summary.epoch == killAfterEpoch { throw Killed() }
                         }
                         results.set(communicator.rank, "ok, \(summaries.count) epochs")
                     } catch {
                         results.set(communicator.rank, "\(error)")
                     }
+                    if communicator.isRoot { trained.set(0, epochs) }
                 }
                 thread.stackSize = 8 << 20
                 thread.start()
             }
-            results.waitForAll()
-            return results.values
+            guard results.waitForAll(seconds: 600), trained.waitForAll(seconds: 1) else {
+                Issue.record("a rank of the \(workers)-worker job never finished")
+                return ([], [])
+            }
+            return (results.values, trained.values[0])
         }
         func weights(_ model: String) throws -> [String: Tensor] {
             try SafeTensorsFile(contentsOf: fixture.url(model).appendingPathComponent("model_last.safetensors")).tensors
         }
 
-        #expect(job(workers: 2, model: "whole", checkpoints: "whole-checkpoints") == ["ok, 3 epochs", "ok, 3 epochs"])
+        #expect(job(workers: 2, model: "whole", checkpoints: "whole-checkpoints").outcomes == ["ok, 3 epochs", "ok, 3 epochs"])
         let stopped = job(workers: 2, model: "killed", checkpoints: "checkpoints", killAfterEpoch: 1)
-        #expect(stopped == ["killed after epoch 1", DataParallelError.stoppedByRank0("killed after epoch 1").description])
+        #expect(stopped.outcomes == ["killed after epoch 1", DataParallelError.stoppedByRank0("killed after epoch 1").description])
+        #expect(stopped.epochs == [0, 1])
         for workers in [1, 3] {
             try FileManager.default.copyItem(at: fixture.url("checkpoints"), to: fixture.url("checkpoints-\(workers)"))
         }
-        #expect(job(workers: 2, model: "killed", checkpoints: "checkpoints", resume: true) == ["ok, 3 epochs", "ok, 3 epochs"])
+        // Resumed: only epoch 2 is trained, the first two come from the checkpoint.
+        #expect(job(workers: 2, model: "killed", checkpoints: "checkpoints", resume: true) == (["ok, 3 epochs", "ok, 3 epochs"], [2]))
         let (a, b) = (try weights("whole"), try weights("killed"))
         #expect(a.count == b.count && a.keys.allSatisfy { a[$0] == b[$0] }, "the resumed 2-worker job differs from the uninterrupted one")
         let metrics = try String(contentsOf: fixture.url("killed").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(metrics.split(separator: "\n").count == 3)
         for workers in [1, 3] {
             #expect(job(workers: workers, model: "resumed-\(workers)", checkpoints: "checkpoints-\(workers)", resume: true)
-                == Array(repeating: "ok, 3 epochs", count: workers))
+                == (Array(repeating: "ok, 3 epochs", count: workers), [2]))
             let metrics = try String(contentsOf: fixture.url("resumed-\(workers)").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             #expect(metrics.split(separator: "\n").count == 3, "resumed on \(workers) workers: \(metrics)")
         }
@@ -379,6 +392,17 @@ final class ResultSlots<Value>: @unchecked Sendable {
         condition.lock()
         while slots.contains(where: { $0 == nil }) { condition.wait() }
         condition.unlock()
+    }
+
+    /// Waits at most `seconds`; false when some slot is still empty then.
+    func waitForAll(seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while slots.contains(where: { $0 == nil }) {
+            if !condition.wait(until: deadline) { return !slots.contains(where: { $0 == nil }) }
+        }
+        return true
     }
 
     var values: [Value] {
