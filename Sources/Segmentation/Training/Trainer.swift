@@ -124,6 +124,8 @@ public final class Trainer {
             stem = p.stem
             prior = model
         } else if c.usePretrainedModel {
+            // Each rank finds its own copy (one may download, another not), so these
+            // notes are rank 0's alone and not agreed on: a throw from the callback is dropped.
             let url = try PretrainedBackbone.locate(depth: c.backbone, explicitFile: pretrainedWeights,
                                                     cacheDirectory: cacheDirectory, allowDownload: allowDownload,
                                                     log: { if isRoot { try? allEvents(.note($0)) } })
