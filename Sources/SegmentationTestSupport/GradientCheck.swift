@@ -107,3 +107,9 @@ public func expectClose(
 public func maximumMagnitude(_ tensor: Tensor) -> Float {
     tensor.scalars.map { abs($0) }.max() ?? 0
 }
+
+/// max |a − b| over two tensors of the same shape.
+public func maximumDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    precondition(a.shape == b.shape, "maximumDifference of \(a.shape) and \(b.shape)")
+    return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
+}

@@ -67,10 +67,9 @@ struct PaddingTapsTests {
         let scale: Float = (6 / Float(g.columnRows)).squareRoot()
         let w = Tensor.uniform(g.weightShape, in: -scale...scale, using: &generator)
         let reference = conv2dReference(x, weight: w, geometry: g)
-        func largestDifference(_ a: Tensor, _ b: Tensor) -> Float { zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0 }
         let size = maximumMagnitude(reference)
-        let skipping = largestDifference(conv2d(x, weight: w, geometry: g, fastPaths: true), reference) / size
-        let im2col = largestDifference(conv2d(x, weight: w, geometry: g, fastPaths: false), reference) / size
+        let skipping = maximumDifference(conv2d(x, weight: w, geometry: g, fastPaths: true), reference) / size
+        let im2col = maximumDifference(conv2d(x, weight: w, geometry: g, fastPaths: false), reference) / size
         print("Padding-tap skipping: max error / max|y| = \(skipping); im2col + sgemm: \(im2col)")
         #expect(skipping < 2e-6)
     }

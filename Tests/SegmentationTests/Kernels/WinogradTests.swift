@@ -194,11 +194,8 @@ struct WinogradTests {
             conv2dForwardIm2col(output: y, input: xp, weight: wp, epilogue: ConvolutionEpilogue(), geometry: g, workspace: Workspace())
         } } }
         let scaleOfOutput = maximumMagnitude(reference)
-        func largestDifference(_ a: Tensor, _ b: Tensor) -> Float {
-            zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-        }
-        let winogradError = largestDifference(winograd, reference) / scaleOfOutput
-        let im2colError = largestDifference(im2col, reference) / scaleOfOutput
+        let winogradError = maximumDifference(winograd, reference) / scaleOfOutput
+        let im2colError = maximumDifference(im2col, reference) / scaleOfOutput
         print("Winograd F(4x4,3x3) forward: max error / max|y| = \(winogradError); im2col + sgemm: \(im2colError)")
         #expect(winogradError < 1e-5)
 
@@ -211,8 +208,8 @@ struct WinogradTests {
         conv2dBackward(inputGradient: &slow, weightGradient: &none, biasGradient: &noBias, outputGradient: dy,
                        input: x, weight: w, geometry: g, fastPaths: false)
         let gradientScale = maximumMagnitude(expected)
-        let winogradGradientError = largestDifference(fast!, expected) / gradientScale
-        let col2imError = largestDifference(slow!, expected) / gradientScale
+        let winogradGradientError = maximumDifference(fast!, expected) / gradientScale
+        let col2imError = maximumDifference(slow!, expected) / gradientScale
         print("Winograd F(4x4,3x3) data gradient: max error / max|dx| = \(winogradGradientError); im2col + col2im: \(col2imError)")
         #expect(winogradGradientError < 1e-5)
     }
