@@ -9,6 +9,16 @@ public struct Batch: Sendable {
     public var labels: [UInt8]
     /// The samples' names, in batch order.
     public var names: [String]
+
+    /// A batch of your own, e.g. for `TrainingStep.run` in a training loop of your own.
+    public init(images: Tensor, labels: [UInt8], names: [String]) {
+        precondition(images.shape.rank == 4 && labels.count == images.shape.batch * images.shape.height * images.shape.width,
+                     "\(labels.count) labels for images \(images.shape)")
+        precondition(names.count == images.shape.batch, "\(names.count) names for \(images.shape.batch) images")
+        self.images = images
+        self.labels = labels
+        self.names = names
+    }
 }
 
 /// Training batches from a dataset: shuffled each epoch (seeded), with a

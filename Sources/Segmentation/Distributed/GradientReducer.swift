@@ -111,8 +111,8 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
         condition.unlock()
     }
 
-    public func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor) {
-        guard let (bucket, offset) = placement[id.index] else { return }
+    public func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor) -> GradientDisposition {
+        guard let (bucket, offset) = placement[id.index] else { return .keep }
         condition.lock()
         let duplicate = filled[id.index]
         filled[id.index] = true
@@ -129,6 +129,7 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
             condition.broadcast()
         }
         condition.unlock()
+        return .keep
     }
 
     /// Sends the gradients no backward put (there are none in the networks
@@ -139,7 +140,7 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
             condition.lock()
             let done = filled[id.index]
             condition.unlock()
-            if !done { gradientIsFinal(id, gradients[id]) }
+            if !done { _ = gradientIsFinal(id, gradients[id]) }
         }
         let clock = ContinuousClock()
         let start = clock.now

@@ -46,17 +46,9 @@ func batchNormTrainingForward(
         return squares
     }
     @inline(__always) func normalize(_ c: Int) {
-        let a = scale.base[c] / (variance.base[c] + epsilon).squareRoot()
-        let b = shift.base[c] - mean.base[c] * a
-        for n in 0..<batch {
-            let x = input.base + (n * channels + c) * plane
-            let y = output.base + (n * channels + c) * plane
-            if relu {
-                for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
-            } else {
-                for i in 0..<plane { y[i] = x[i] * a + b }
-            }
-        }
+        batchNormNormalizeChannel(c, output: output.base, input: input.base, scale: scale.base, shift: shift.base,
+                                  mean: mean.base, variance: variance.base, batch: batch, channels: channels,
+                                  plane: plane, epsilon: epsilon, relu: relu)
     }
     guard let reduce else {
         let count = Double(batch * plane)
@@ -90,6 +82,29 @@ func batchNormTrainingForward(
     }
     parallelFor(channels, minimumChunk: minimumChunk) { range in
         for c in range { normalize(c) }
+    }
+}
+
+/// The training forward's output pass over channel c of every sample: y =
+/// x·a + b (max(y, 0) with `relu`), a = γ/√(σ² + ε), b = β − μ·a. Shared by
+/// the forward and `batchNormTrainingOutput`, so an output recomputed in the
+/// backward has the forward's bits.
+@inline(__always)
+func batchNormNormalizeChannel(
+    _ c: Int, output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+    shift: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
+    batch: Int, channels: Int, plane: Int, epsilon: Float, relu: Bool
+) {
+    let a = scale[c] / (variance[c] + epsilon).squareRoot()
+    let b = shift[c] - mean[c] * a
+    for n in 0..<batch {
+        let x = input + (n * channels + c) * plane
+        let y = output + (n * channels + c) * plane
+        if relu {
+            for i in 0..<plane { y[i] = max(x[i] * a + b, 0) }
+        } else {
+            for i in 0..<plane { y[i] = x[i] * a + b }
+        }
     }
 }
 
@@ -340,6 +355,36 @@ public func batchNormTraining(
         } } }
     }
     return (output, BatchNormStatistics(mean: mean, variance: variance, reduction: reduce))
+}
+
+/// The output of a training-mode forward again, from its input and the
+/// statistics it returned: bit for bit what `batchNormTraining` wrote, so a
+/// backward can recompute a ReLU output instead of keeping it.
+public func batchNormTrainingOutput(
+    _ input: Tensor, scale: Tensor, shift: Tensor, statistics: BatchNormStatistics, epsilon: Float = batchNormEpsilon,
+    relu: Bool = false
+) -> Tensor {
+    let s = input.shape
+    precondition(s.rank == 4 && scale.shape == [s.channels] && shift.shape == [s.channels]
+                 && statistics.mean.shape == [s.channels] && statistics.variance.shape == [s.channels],
+                 "batch norm: input \(s), scale \(scale.shape), shift \(shift.shape)")
+    return Tensor(shape: s) { y in
+        input.withPointer { x in scale.withPointer { g in shift.withPointer { b in
+            statistics.mean.withPointer { m in statistics.variance.withPointer { v in
+                let (y, x, g, b) = (SendablePointer(y.baseAddress!), SendablePointer(UnsafeMutablePointer(mutating: x)),
+                                    SendablePointer(UnsafeMutablePointer(mutating: g)),
+                                    SendablePointer(UnsafeMutablePointer(mutating: b)))
+                let (m, v) = (SendablePointer(UnsafeMutablePointer(mutating: m)), SendablePointer(UnsafeMutablePointer(mutating: v)))
+                parallelFor(s.channels, minimumChunk: max(1, 32768 / max(1, s.batch * s.height * s.width))) { range in
+                    for c in range {
+                        batchNormNormalizeChannel(c, output: y.base, input: x.base, scale: g.base, shift: b.base,
+                                                  mean: m.base, variance: v.base, batch: s.batch, channels: s.channels,
+                                                  plane: s.height * s.width, epsilon: epsilon, relu: relu)
+                    }
+                }
+            } }
+        } } }
+    }
 }
 
 /// The backward of a training-mode forward into a fresh dx (returned), adding

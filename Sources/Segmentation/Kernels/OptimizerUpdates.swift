@@ -13,6 +13,24 @@ func sgdUpdate(weight w: UnsafeMutablePointer<Float>, momentum m: UnsafeMutableP
     }
 }
 
+/// sgd's two halves, for a step that folds each gradient into the state as
+/// soon as the backward finishes it (`Optimizer.absorb`): m ← μ·m − η·wd·w − η·g
+/// while the backward runs, w ← w + m after it. The operations of
+/// `sgdUpdate` in the same order, so the same bits.
+func sgdMomentumUpdate(weight w: UnsafePointer<Float>, momentum m: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+                       range: Range<Int>, eta: Float, mu: Float, weightDecay wd: Float) {
+    for i in range {
+        m[i] = mu * m[i] - eta * wd * w[i] - eta * g[i]
+    }
+}
+
+/// sgd's second half: w ← w + m.
+func sgdWeightUpdate(weight w: UnsafeMutablePointer<Float>, momentum m: UnsafePointer<Float>, range: Range<Int>) {
+    for i in range {
+        w[i] += m[i]
+    }
+}
+
 /// nag: ĝ = g + wd·w;  m ← μ·m + ĝ;  w ← w − η·(ĝ + μ·m)
 func nagUpdate(weight w: UnsafeMutablePointer<Float>, momentum m: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
                range: Range<Int>, eta: Float, mu: Float, weightDecay wd: Float) {
@@ -35,6 +53,25 @@ func adamUpdate(weight w: UnsafeMutablePointer<Float>, first m: UnsafeMutablePoi
         m[i] = mi
         v[i] = vi
         w[i] -= etaT * mi / (vi.squareRoot() + epsilon)
+    }
+}
+
+/// adam's two halves (see `sgdMomentumUpdate`): the moments from the
+/// gradient while the backward runs, the weight from the moments after it.
+func adamMomentsUpdate(first m: UnsafeMutablePointer<Float>, second v: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+                       range: Range<Int>, beta1: Float, beta2: Float) {
+    for i in range {
+        let gi = g[i]
+        m[i] = beta1 * m[i] + (1 - beta1) * gi
+        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+    }
+}
+
+/// adam's second half: w ← w − η_t·m/(√v + ε).
+func adamWeightUpdate(weight w: UnsafeMutablePointer<Float>, first m: UnsafePointer<Float>, second v: UnsafePointer<Float>,
+                      range: Range<Int>, etaT: Float, epsilon: Float) {
+    for i in range {
+        w[i] -= etaT * m[i] / (v[i].squareRoot() + epsilon)
     }
 }
 

@@ -15,8 +15,16 @@ public struct BatchNorm2d: Sendable {
     public struct Cache: Sendable {
         let input: Tensor
         let statistics: BatchNormStatistics
-        /// The fused ReLU's output, when the forward applied one.
+        /// The fused ReLU's output, when the forward applied one (nil when
+        /// the caller dropped it to recompute it: `recomputedReLUOutput`).
         let reluOutput: Tensor?
+
+        /// This cache without the ReLU output, for a caller that recomputes
+        /// it in the backward instead of keeping it alive until then.
+        func withoutReLUOutput() -> Cache { Cache(input: input, statistics: statistics, reluOutput: nil) }
+
+        /// This cache with a (recomputed) ReLU output.
+        func with(reluOutput: Tensor) -> Cache { Cache(input: input, statistics: statistics, reluOutput: reluOutput) }
     }
 
     /// Registers `NAME.weight` (1), `NAME.bias` (0), `NAME.running_mean` (0), `NAME.running_var` (1).
@@ -49,6 +57,13 @@ public struct BatchNorm2d: Sendable {
                                        runningVariance: parameters[runningVariance], relu: relu)
             return (y, nil)
         }
+    }
+
+    /// The output of a training forward with the fused ReLU, again, from
+    /// the cache: the forward's bits (`batchNormTrainingOutput`), one pass.
+    public func recomputedReLUOutput(_ cache: Cache, parameters: ParameterStore) -> Tensor {
+        batchNormTrainingOutput(cache.input, scale: parameters[weight], shift: parameters[bias],
+                                statistics: cache.statistics, relu: true)
     }
 
     /// The running statistics as one affine map per channel, y = x·scale +

@@ -16,9 +16,19 @@ public enum ParameterRole: Sendable, Hashable {
 /// Told when a layer's backward puts a gradient back into a gradient store.
 /// A backward puts each gradient back once, when it is final (no parameter
 /// is used twice in a network), so data-parallel training can start summing
-/// it over the workers while the rest of the backward runs.
+/// it over the workers while the rest of the backward runs, and a
+/// single-process step can fold it into the optimizer's state at once
+/// instead of keeping every gradient until the backward ends.
 public protocol GradientObserver: AnyObject, Sendable {
-    func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor)
+    /// Returns whether the store keeps the gradient (`.release`: the
+    /// observer has used it, and the store frees it).
+    func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor) -> GradientDisposition
+}
+
+/// What a gradient store does with a gradient once its observer has seen it.
+public enum GradientDisposition: Sendable {
+    case keep
+    case release
 }
 
 /// Named tensors in registration order: a network's parameters and buffers,
@@ -35,6 +45,9 @@ public struct ParameterStore: Sendable {
     private var indexByName: [String: Int] = [:]
     /// For a gradient store: told of every `put` (see `GradientObserver`).
     public var gradientObserver: (any GradientObserver)?
+    /// For a gradient store whose trainable tensors were released
+    /// (`releaseTrainable`): their shapes, so `take` can hand out zeros.
+    private var releasedShapes: [Shape]?
 
     public init() {}
 
@@ -59,16 +72,26 @@ public struct ParameterStore: Sendable {
 
     /// Moves a tensor out of the store (leaving an empty placeholder) so the
     /// caller can mutate it without a copy-on-write copy; `put` it back after.
+    /// A released trainable tensor (`releaseTrainable`) comes out as zeros
+    /// of its shape, allocated now.
     public mutating func take(_ id: ParameterID) -> Tensor {
         let tensor = tensors[id.index]
         tensors[id.index] = Self.placeholder
+        if tensor.elementCount == 0, let shape = releasedShapes?[id.index], shape.elementCount > 0 {
+            return .zeros(shape)
+        }
         return tensor
     }
 
-    /// Returns a tensor taken with `take`.
+    /// Returns a tensor taken with `take`. A gradient store's observer may
+    /// have it released instead of kept.
     public mutating func put(_ id: ParameterID, _ tensor: Tensor) {
-        tensors[id.index] = tensor
-        gradientObserver?.gradientIsFinal(id, tensor)
+        if let gradientObserver, gradientObserver.gradientIsFinal(id, tensor) == .release {
+            precondition(releasedShapes != nil, "an observer released a gradient of a store that cannot hand out zeros")
+            tensors[id.index] = Self.placeholder
+        } else {
+            tensors[id.index] = tensor
+        }
     }
 
     private static let placeholder = Tensor.zeros([0])
@@ -105,10 +128,40 @@ public struct ParameterStore: Sendable {
         return result
     }
 
-    /// Sets every trainable tensor to zero, keeping shapes (reuses storage when unique).
+    /// Sets every trainable tensor to zero, keeping shapes (reuses storage
+    /// when unique; a released tensor is allocated again).
     public mutating func zeroTrainable() {
         for i in tensors.indices where roles[i] == .trainable {
-            tensors[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            if tensors[i].elementCount == 0, let shape = releasedShapes?[i], shape.elementCount > 0 {
+                tensors[i] = .zeros(shape)
+            } else {
+                tensors[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            }
+        }
+    }
+
+    /// `zerosLikeTrainable()`'s layout with every tensor released
+    /// (`releaseTrainable`): a gradient store that allocates nothing until
+    /// a backward takes a gradient.
+    public func releasedLikeTrainable() -> ParameterStore {
+        var result = self
+        result.releasedShapes = tensors.map(\.shape)
+        for i in tensors.indices {
+            result.tensors[i] = Self.placeholder
+        }
+        return result
+    }
+
+    /// Frees every trainable tensor, remembering its shape: `take` then hands
+    /// out zeros of that shape. A gradient store does this when an observer
+    /// consumes each gradient as the backward produces it, so the store
+    /// holds only the gradients in flight instead of one per parameter.
+    public mutating func releaseTrainable() {
+        if releasedShapes == nil {
+            releasedShapes = tensors.map(\.shape)
+        }
+        for i in tensors.indices where roles[i] == .trainable {
+            tensors[i] = Self.placeholder
         }
     }
 

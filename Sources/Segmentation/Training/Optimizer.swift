@@ -70,6 +70,84 @@ public struct Optimizer: Sendable {
         thirdState = third
     }
 
+    /// Whether the weight step needs only the updated state and not the
+    /// gradient (sgd, adam). Then a step can fold each gradient into the
+    /// state as soon as the backward finishes it (`absorb`) and move the
+    /// weights after the backward (`applyAbsorbed`), with the bits of
+    /// `update`, and never hold every gradient at once.
+    public var absorbsGradients: Bool { kind == .sgd || kind == .adam }
+
+    /// `update`'s first half for one trainable tensor: folds `gradient` into
+    /// the state (sgd: m ← μ·m − η·wd·w − η·g; adam: the two moments). Call
+    /// it once per trainable tensor and step, then `applyAbsorbed`.
+    public mutating func absorb(_ id: ParameterID, gradient: Tensor, parameters: ParameterStore, learningRate: Double) {
+        precondition(absorbsGradients, "\(kind) needs the gradient in its weight step; use update")
+        let weight = parameters[id]
+        precondition(gradient.shape == weight.shape, "gradient \(gradient.shape) for weight \(weight.shape)")
+        let eta = Float(learningRate) * parameters.learningRateMultipliers[id.index]
+        let (kind, mu, wd) = (self.kind, momentum, weightDecay)
+        let count = weight.elementCount
+        var s1 = firstState.take(id)
+        var s2 = kind == .adam ? secondState.take(id) : Tensor.zeros([0])
+        s1.withMutablePointer { a in s2.withMutablePointer { b in weight.withPointer { w in gradient.withPointer { g in
+            let (a, b) = (SendablePointer(a), SendablePointer(b))
+            let (w, g) = (SendablePointer(UnsafeMutablePointer(mutating: w)), SendablePointer(UnsafeMutablePointer(mutating: g)))
+            parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
+                let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
+                if kind == .sgd {
+                    sgdMomentumUpdate(weight: w.base, momentum: a.base, gradient: g.base, range: range, eta: eta, mu: mu,
+                                      weightDecay: wd)
+                } else {
+                    adamMomentsUpdate(first: a.base, second: b.base, gradient: g.base, range: range,
+                                      beta1: Self.adamBeta1, beta2: Self.adamBeta2)
+                }
+            }
+        } } } }
+        firstState.put(id, s1)
+        if kind == .adam { secondState.put(id, s2) }
+    }
+
+    /// `update`'s second half: moves every trainable weight by the state
+    /// `absorb` updated (sgd: w ← w + m; adam: w ← w − η_t·m/(√v + ε)), and
+    /// counts the step.
+    public mutating func applyAbsorbed(to parameters: inout ParameterStore, learningRate: Double) {
+        precondition(absorbsGradients, "\(kind) needs the gradient in its weight step; use update")
+        step += 1
+        let t = Float(step)
+        let kind = self.kind
+        let adamScale = (1 - Float.pow(Self.adamBeta2, t)).squareRoot() / (1 - Float.pow(Self.adamBeta1, t))
+        for id in parameters.ids where parameters.role(of: id) == .trainable {
+            let etaT = Float(learningRate) * parameters.learningRateMultipliers[id.index] * adamScale
+            var weight = parameters.take(id)
+            let count = weight.elementCount
+            weight.withMutablePointer { w in firstState[id].withPointer { a in
+                let second = kind == .adam ? secondState[id] : Tensor.zeros([0])
+                second.withPointer { b in
+                    let (w, a, b) = (SendablePointer(w), SendablePointer(UnsafeMutablePointer(mutating: a)),
+                                     SendablePointer(UnsafeMutablePointer(mutating: b)))
+                    parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
+                        let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
+                        if kind == .sgd {
+                            sgdWeightUpdate(weight: w.base, momentum: a.base, range: range)
+                        } else {
+                            adamWeightUpdate(weight: w.base, first: a.base, second: b.base, range: range, etaT: etaT,
+                                             epsilon: Self.adamEpsilon)
+                        }
+                    }
+                }
+            } }
+            parameters.put(id, weight)
+        }
+    }
+
+    /// This optimizer, leaving one with no state behind, so that the state
+    /// changes hands without a copy-on-write copy; give it back after.
+    mutating func take() -> Optimizer {
+        let taken = self
+        (firstState, secondState, thirdState) = (ParameterStore(), ParameterStore(), ParameterStore())
+        return taken
+    }
+
     public mutating func update(_ parameters: inout ParameterStore, gradients: ParameterStore, learningRate: Double) {
         step += 1
         let t = Float(step)

@@ -10,12 +10,22 @@ import Foundation
 /// gradients add up to the global batch's gradient; with `syncBatchNorm`,
 /// BN statistics are the global batch's too, and N workers compute what one
 /// worker computes with the whole batch (up to float summation order).
+///
+/// In one process with sgd or adam, each gradient is folded into the
+/// optimizer's state as soon as the backward finishes it and then freed
+/// (`Optimizer.absorb`), and the weights move after the backward: the same
+/// bits as `Optimizer.update`, without a gradient store the size of the
+/// weights. Data-parallel steps keep the gradients, which they sum over the
+/// workers before the update.
 public final class TrainingStep {
     public let network: SegmentationNetwork
     public let loss: SegmentationLoss
     public let communicator: any Communicator
     public let syncBatchNorm: Bool
     public let workspace: Workspace
+    /// Whether a single-process step with sgd or adam folds each gradient
+    /// into the optimizer state as the backward finishes it (see above).
+    public let absorbsGradients: Bool
     private var gradients: ParameterStore
     private let reducer: GradientReducer?
 
@@ -34,13 +44,14 @@ public final class TrainingStep {
 
     public init(network: SegmentationNetwork, parameters: ParameterStore, loss: SegmentationLoss,
                 communicator: any Communicator = SingleProcessCommunicator(), syncBatchNorm: Bool = false,
-                workspace: Workspace = Workspace()) {
+                workspace: Workspace = Workspace(), absorbsGradients: Bool = true) {
         self.network = network
         self.loss = loss
         self.communicator = communicator
         self.syncBatchNorm = syncBatchNorm
         self.workspace = workspace
-        gradients = parameters.zerosLikeTrainable()
+        self.absorbsGradients = absorbsGradients && communicator.size == 1
+        gradients = self.absorbsGradients ? parameters.releasedLikeTrainable() : parameters.zerosLikeTrainable()
         if communicator.size > 1 {
             let reducer = GradientReducer(parameters: parameters, communicator: communicator)
             gradients.gradientObserver = reducer
@@ -78,17 +89,67 @@ public final class TrainingStep {
         let result = Result(loss: Float(total[0]), validPixels: Int(validPixels[0]))
         guard result.loss.isFinite else { return result }
 
-        gradients.zeroTrainable()
-        reducer?.begin()
-        network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
-                         cache: cache!, parameters: parameters, gradients: &gradients, context: context)
-        reducer?.finish(&gradients)
-        optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
+        if absorbsGradients && optimizer.absorbsGradients {
+            gradients.releaseTrainable()
+            let absorber = GradientAbsorber(optimizer: optimizer.take(), parameters: parameters, learningRate: learningRate)
+            gradients.gradientObserver = absorber
+            network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
+                             cache: cache!, parameters: parameters, gradients: &gradients, context: context)
+            gradients.gradientObserver = nil
+            optimizer = absorber.finish()
+            optimizer.applyAbsorbed(to: &parameters, learningRate: learningRate)
+        } else {
+            gradients.zeroTrainable()
+            reducer?.begin()
+            network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
+                             cache: cache!, parameters: parameters, gradients: &gradients, context: context)
+            reducer?.finish(&gradients)
+            optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
+        }
         if workers > 1 && !syncBatchNorm {
             let communicator = communicator
             context.averageBatchStatistics(reduce: { communicator.allReduceSum($0) }, workers: workers)
         }
         context.updateRunningStatistics(in: &parameters)
         return result
+    }
+}
+
+/// The observer of a single-process step's gradient store: folds each
+/// gradient into the optimizer's state as the backward puts it back, and has
+/// the store free it.
+///
+/// `@unchecked Sendable`: a backward puts its gradients back from the one
+/// thread that runs it, and `finish` runs on that thread after it.
+private final class GradientAbsorber: GradientObserver, @unchecked Sendable {
+    private var optimizer: Optimizer
+    private var parameters: ParameterStore
+    private let learningRate: Double
+    private var absorbed: [Bool]
+
+    init(optimizer: Optimizer, parameters: ParameterStore, learningRate: Double) {
+        self.optimizer = optimizer
+        self.parameters = parameters
+        self.learningRate = learningRate
+        absorbed = Array(repeating: false, count: parameters.count)
+    }
+
+    func gradientIsFinal(_ id: ParameterID, _ gradient: Tensor) -> GradientDisposition {
+        guard parameters.role(of: id) == .trainable else { return .keep }
+        precondition(!absorbed[id.index], "the gradient of \(parameters.name(of: id)) was put twice in one backward")
+        absorbed[id.index] = true
+        optimizer.absorb(id, gradient: gradient, parameters: parameters, learningRate: learningRate)
+        return .release
+    }
+
+    /// Absorbs a zero gradient for every trainable tensor the backward did
+    /// not reach (as `update` would see its zero gradient), lets go of the
+    /// parameters, and hands the optimizer back.
+    func finish() -> Optimizer {
+        for id in parameters.ids where parameters.role(of: id) == .trainable && !absorbed[id.index] {
+            optimizer.absorb(id, gradient: .zeros(parameters[id].shape), parameters: parameters, learningRate: learningRate)
+        }
+        parameters = ParameterStore()
+        return optimizer.take()
     }
 }

@@ -17,11 +17,14 @@ public struct Bottleneck: Sendable {
     public let downsample: (conv: Conv2d, norm: BatchNorm2d)?
     let relu = ReLU()
 
+    /// What the backward needs. The outputs of the first two BN + ReLU
+    /// (conv2's and conv3's inputs, a sixth of a block's activations) are
+    /// not kept: the backward recomputes each from its BN's input and batch
+    /// statistics with the forward's bits, one elementwise pass each.
     public struct Cache: Sendable {
         let input: Tensor
-        let unit1: ConvBNReLU.Cache
-        let unit2: ConvBNReLU.Cache
-        let conv3Input: Tensor
+        let norm1: BatchNorm2d.Cache
+        let norm2: BatchNorm2d.Cache
         let bn3: BatchNorm2d.Cache
         let downsample: BatchNorm2d.Cache?
         let output: Tensor
@@ -71,8 +74,8 @@ public struct Bottleneck: Sendable {
         }
         let y = relu.forward(add(normalized, identity), context: context)
         guard let cache1, let cache2, let cache3 else { return (y, nil) }
-        return (y, Cache(input: x, unit1: cache1, unit2: cache2, conv3Input: out2, bn3: cache3,
-                         downsample: downsampleCache, output: y))
+        return (y, Cache(input: x, norm1: cache1.norm.withoutReLUOutput(), norm2: cache2.norm.withoutReLUOutput(),
+                         bn3: cache3, downsample: downsampleCache, output: y))
     }
 
     /// Inference: each batch norm, the residual add and the ReLUs run in the
@@ -92,16 +95,31 @@ public struct Bottleneck: Sendable {
                              residual: identity, relu: true)
     }
 
-    /// The forward read backwards; the residual's gradient is added once, at the end.
+    /// The forward read backwards; the residual's gradient is added once, at
+    /// the end. Each recomputed ReLU output lives only while its two readers
+    /// (the next convolution's weight gradient, its own BN's mask) run.
     public func backward(
         _ dOut: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore, context: ForwardContext
     ) -> Tensor {
         let dSum = relu.backward(dOut, output: cache.output)
         let dConvolved = bn3.backward(dSum, cache: cache.bn3, parameters: parameters, gradients: &gradients)
-        let dOut2 = conv3.backward(dConvolved, input: cache.conv3Input, parameters: parameters,
-                                   gradients: &gradients, context: context)!
-        let dOut1 = unit2.backward(dOut2, cache: cache.unit2, parameters: parameters, gradients: &gradients, context: context)!
-        var dInput = unit1.backward(dOut1, cache: cache.unit1, parameters: parameters, gradients: &gradients, context: context)!
+        let dConvolved2: Tensor
+        do {
+            let out2 = unit2.norm.recomputedReLUOutput(cache.norm2, parameters: parameters)
+            let dOut2 = conv3.backward(dConvolved, input: out2, parameters: parameters, gradients: &gradients, context: context)!
+            dConvolved2 = unit2.norm.backward(dOut2, cache: cache.norm2.with(reluOutput: out2), parameters: parameters,
+                                              gradients: &gradients)
+        }
+        let dConvolved1: Tensor
+        do {
+            let out1 = unit1.norm.recomputedReLUOutput(cache.norm1, parameters: parameters)
+            let dOut1 = unit2.conv.backward(dConvolved2, input: out1, parameters: parameters, gradients: &gradients,
+                                            context: context)!
+            dConvolved1 = unit1.norm.backward(dOut1, cache: cache.norm1.with(reluOutput: out1), parameters: parameters,
+                                              gradients: &gradients)
+        }
+        var dInput = unit1.conv.backward(dConvolved1, input: cache.input, parameters: parameters, gradients: &gradients,
+                                         context: context)!
         if let downsample, let downsampleCache = cache.downsample {
             let dProjected = downsample.norm.backward(dSum, cache: downsampleCache, parameters: parameters, gradients: &gradients)
             let dIdentity = downsample.conv.backward(dProjected, input: cache.input, parameters: parameters,
