@@ -88,8 +88,9 @@ struct BenchModel: ParsableCommand {
             try printJSON(result)
         } else {
             print("\(result.algorithm) \(result.backbone) (\(result.stem) stem), crop \(crop), batch \(batch), \(result.pass), \(result.workers) workers")
-            print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB",
-                         result.median_ms, runs, result.gflops, result.images_per_s, result.peak_rss_mib))
+            print(String(format: "median %.1f ms over %d runs   %.1f GFLOP/s (convolutions)   %.2f images/s   peak RSS %.0f MiB (tensors %.0f MiB)",
+                         result.median_ms, runs, result.gflops, result.images_per_s, result.peak_rss_mib,
+                         result.peak_tensor_mib))
         }
     }
 }

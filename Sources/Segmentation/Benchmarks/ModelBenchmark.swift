@@ -34,6 +34,10 @@ public enum ModelBenchmark {
         public var gflops: Double
         public var images_per_s: Double
         public var peak_rss_mib: Double
+        /// The peak of live tensor storage (`TensorMemory`): what the network
+        /// and its training state hold, without the allocator's and the
+        /// process's share of `peak_rss_mib`.
+        public var peak_tensor_mib: Double
         public var workers: Int
     }
 
@@ -75,6 +79,7 @@ public enum ModelBenchmark {
             crop: settings.crop, batch: settings.batch, pass: settings.training ? "train" : "inference",
             median_ms: median, gflops: 2 * Double(multiplyAdds) / (median * 1e6),
             images_per_s: Double(settings.batch) / (median / 1000),
-            peak_rss_mib: Double(usage.ru_maxrss) / 1024, workers: Parallelism.workerCount)
+            peak_rss_mib: Double(usage.ru_maxrss) / 1024,
+            peak_tensor_mib: Double(TensorMemory.peakBytes) / Double(1 << 20), workers: Parallelism.workerCount)
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The owner of one 64-byte-aligned buffer of Float32 scalars.
 ///
 /// `@unchecked Sendable` is safe because the pointer and count never change
@@ -11,17 +13,27 @@ final class TensorStorage: @unchecked Sendable {
     let count: Int
 
     /// A buffer whose contents are undefined; the caller overwrites all of it.
-    init(uninitializedCount count: Int) {
-        precondition(count >= 0)
-        self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    convenience init(uninitializedCount count: Int) {
+        self.init(count: count)
     }
 
     convenience init(repeating value: Float, count: Int) {
-        self.init(uninitializedCount: count)
-        pointer.initialize(repeating: value, count: count)
+        self.init(count: count)
+        if value != 0 || !zeroed {
+            pointer.initialize(repeating: value, count: count)
+        }
+    }
+
+    /// Whether the buffer came zeroed from the allocator.
+    private let zeroed: Bool
+
+    private init(count: Int) {
+        precondition(count >= 0)
+        self.count = count
+        let (raw, zeroed) = TensorAllocator.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
+        self.zeroed = zeroed
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        TensorMemory.allocated(count * MemoryLayout<Float>.stride)
     }
 
     func copy() -> TensorStorage {
@@ -31,6 +43,41 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        TensorAllocator.deallocate(UnsafeMutableRawPointer(pointer), byteCount: count * MemoryLayout<Float>.stride)
+        TensorMemory.freed(count * MemoryLayout<Float>.stride)
+    }
+}
+
+/// The bytes held by tensor storage (tensors and workspaces) in this
+/// process, now and at their peak: what a network keeps alive, apart from
+/// the allocator's free lists, the code and the BLAS buffers that peak RSS
+/// adds. `segment bench model` reports the peak beside the peak RSS.
+public enum TensorMemory {
+    private static let live = Atomic<Int>(0)
+    private static let peak = Atomic<Int>(0)
+
+    /// Bytes of tensor storage alive now.
+    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+
+    /// The largest `liveBytes` since the process started or since `resetPeak`.
+    public static var peakBytes: Int { peak.load(ordering: .relaxed) }
+
+    /// Starts a new peak from what is alive now.
+    public static func resetPeak() {
+        peak.store(live.load(ordering: .relaxed), ordering: .relaxed)
+    }
+
+    static func allocated(_ bytes: Int) {
+        let now = live.wrappingAdd(bytes, ordering: .relaxed).newValue
+        var seen = peak.load(ordering: .relaxed)
+        while now > seen {
+            let (exchanged, current) = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            seen = current
+        }
+    }
+
+    static func freed(_ bytes: Int) {
+        live.wrappingSubtract(bytes, ordering: .relaxed)
     }
 }
