@@ -13,9 +13,12 @@ import Foundation
 //
 // Threads: with N ≥ 2, images are dealt to the workers, each running im2col
 // and single-threaded sgemm on its own scratch; leftover images (N not a
-// multiple of the worker count) split their im2col over channels and their
-// sgemm over the workers (BLAS.parallelSgemm). Results are identical either
-// way up to sgemm's summation order within one product.
+// multiple of the worker count), and all images of a layer whose columns are
+// too large to deal (`sharesImageColumns`), split their im2col over channels
+// and their sgemm over the workers (BLAS.parallelSgemm), in bands of output
+// rows when one image's columns pass the workspace's budget
+// (`sharedBandRows`). Results are identical either way up to sgemm's
+// summation order within one product.
 
 /// Where the faster convolution algorithms (Winograd, padding-tap skipping)
 /// run, from `SEGMENTATION_FAST_CONV`: unset: inference only; `training`:
@@ -145,26 +148,41 @@ func conv2dForwardIm2col(
         }
         return
     }
-    // A single image in a single band, or columns too large to deal: every worker on each image.
-    let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : CRS * PQ))
+    // A single image in a single band, or columns too large to deal: every
+    // worker on each band of each image (one band for most layers).
+    let sharedRows = g.isPointwise ? P : sharedBandRows(g, budget: workspace.sharedColumnBudget)
+    let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : CRS * sharedRows * Q))
     for image in 0..<g.batch {
         let x = input.base + image * imageSize
-        let y = output.base + image * outputSize
-        if !g.isPointwise {
-            parallelFor(g.inputChannels) { channels in
-                im2col(columns: scratch.base, image: x, geometry: g, channels: channels)
+        for first in stride(from: 0, to: P, by: sharedRows) {
+            let rows = first..<min(P, first + sharedRows)
+            let n = rows.count * Q
+            let y = output.base + image * outputSize + first * Q
+            if !g.isPointwise {
+                parallelFor(g.inputChannels) { channels in
+                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels, outputRows: rows)
+                }
             }
-        }
-        let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
-        // W[K, C·R·S] × cols[C·R·S, P·Q] → Y[K, P·Q]
-        BLAS.parallelSgemm(.none, .none, m: K, n: PQ, k: CRS, a: weight.base, lda: CRS,
-                           b: cols, ldb: PQ, beta: 0, c: y, ldc: PQ)
-        if !epilogue.isEmpty {
-            parallelFor(K, minimumChunk: max(1, 65536 / PQ)) { channels in
-                epilogue.apply(y, residualBase: image * outputSize, channels: channels, count: PQ, rowStride: PQ)
+            let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
+            // W[K, C·R·S] × cols[C·R·S, band] → Y[K, band] (row stride P·Q)
+            BLAS.parallelSgemm(.none, .none, m: K, n: n, k: CRS, a: weight.base, lda: CRS,
+                               b: cols, ldb: g.isPointwise ? PQ : n, beta: 0, c: y, ldc: PQ)
+            if !epilogue.isEmpty {
+                parallelFor(K, minimumChunk: max(1, 65536 / n)) { channels in
+                    epilogue.apply(y, residualBase: image * outputSize + first * Q, channels: channels, count: n, rowStride: PQ)
+                }
             }
         }
     }
+}
+
+/// Output rows per band where all workers share one image's column matrix:
+/// the whole image, unless its columns pass the workspace's
+/// `sharedColumnBudget` (the deep layers of the heads: FCN's 3×3 2048 → 512
+/// at crop 240 has 66 MB of columns per image, PSP's 4096 → 512 133 MB,
+/// each a training step's largest scratch).
+func sharedBandRows(_ g: ConvGeometry, budget: Int) -> Int {
+    min(g.outputHeight, max(1, budget / max(1, g.columnRows * g.outputWidth)))
 }
 
 
@@ -195,9 +213,10 @@ func conv2dBackward(
     let bands = (P + bandRows - 1) / bandRows
     let needsColumns = !g.isPointwise && (weightGradient != nil || inputGradient != nil)
     // Dealt images use one band-sized column buffer per lane; leftover images
-    // share one whole-image buffer.
+    // share one band of `sharedBandRows`.
     let columnsSize = needsColumns ? CRS * bandRows * Q : 0
-    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? CRS * PQ : 0)
+    let sharedRows = g.isPointwise ? P : sharedBandRows(g, budget: workspace.sharedColumnBudget)
+    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? CRS * sharedRows * Q : 0)
     // Lanes other than 0 accumulate their weight gradient privately, summed at the end.
     let partialCount = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
     let scratchBase = workspace.scratch(max(1, columnsTotal + partialCount * weightSize))
@@ -262,19 +281,41 @@ func conv2dBackward(
     }
     for image in dealt..<g.batch {
         let x = input.base + image * imageSize
-        let dy = dY.base + image * outputSize
-        if let dW {
-            if !g.isPointwise {
-                parallelFor(g.inputChannels) { channels in
-                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels)
-                }
+        if g.isPointwise {
+            let dy = dY.base + image * outputSize
+            // dY[K, P·Q] × Xᵀ[P·Q, C] → dW[K, C]
+            if let dW {
+                BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
+                                   b: x, ldb: PQ, beta: 1, c: dW.base, ldc: CRS)
             }
-            let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
-            // dY[K, P·Q] × colsᵀ[P·Q, C·R·S] → dW[K, C·R·S]
-            BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
-                               b: cols, ldb: PQ, beta: 1, c: dW.base, ldc: CRS)
+            // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
+            if let dX {
+                BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
+                                   b: dy, ldb: PQ, beta: 1, c: dX.base + image * imageSize, ldc: PQ)
+            }
+            continue
         }
-        if let dX { dataGradient(dX.base + image * imageSize, dy, weight.base, scratch.base, g) }
+        for first in stride(from: 0, to: P, by: sharedRows) {
+            let rows = first..<min(P, first + sharedRows)
+            let n = rows.count * Q
+            let dy = dY.base + image * outputSize + first * Q
+            if let dW {
+                parallelFor(g.inputChannels) { channels in
+                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels, outputRows: rows)
+                }
+                // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
+                BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
+                                   b: scratch.base, ldb: n, beta: 1, c: dW.base, ldc: CRS)
+            }
+            guard let dX else { continue }
+            // Wᵀ[C·R·S, K] × dY[K, band] → dcols[C·R·S, band], then col2im into dX
+            BLAS.parallelSgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
+                               b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: n)
+            let dx = SendablePointer(dX.base + image * imageSize)
+            parallelFor(g.inputChannels) { channels in
+                col2imAccumulate(image: dx.base, columns: scratch.base, geometry: g, channels: channels, outputRows: rows)
+            }
+        }
     }
     if let biasGradient {
         let db = SendablePointer(biasGradient)
@@ -285,29 +326,6 @@ func conv2dBackward(
                 db.base[k] += total
             }
         }
-    }
-}
-
-/// dX_image += col2im(Wᵀ × dY_image), or the sgemm straight into dX for a
-/// pointwise conv; the whole image, split over the workers.
-private func dataGradient(
-    _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
-    _ columns: UnsafeMutablePointer<Float>, _ g: ConvGeometry
-) {
-    let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
-    if g.isPointwise {
-        // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
-        BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                           b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
-        return
-    }
-    // Wᵀ[C·R·S, K] × dY[K, P·Q] → dcols[C·R·S, P·Q]
-    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight, lda: CRS,
-                       b: dy, ldb: PQ, beta: 0, c: columns, ldc: PQ)
-    let dx = SendablePointer(dx)
-    let columns = SendablePointer(columns)
-    parallelFor(g.inputChannels) { channels in
-        col2imAccumulate(image: dx.base, columns: columns.base, geometry: g, channels: channels)
     }
 }
 

@@ -7,9 +7,18 @@
 /// out of a single request.
 public final class Workspace {
     private var storage: TensorStorage
+    /// Scalars of the column matrix that all workers share for one image
+    /// (32 MB): a deep layer whose image has more builds its columns band
+    /// by band (`sharedBandRows`). Tests lower it to exercise the bands.
+    let sharedColumnBudget: Int
 
-    public init() {
+    public convenience init() {
+        self.init(sharedColumnBudget: 8 << 20)
+    }
+
+    init(sharedColumnBudget: Int) {
         storage = TensorStorage(uninitializedCount: 0)
+        self.sharedColumnBudget = sharedColumnBudget
     }
 
     /// Current capacity in scalars.

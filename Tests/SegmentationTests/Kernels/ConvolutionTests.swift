@@ -76,6 +76,43 @@ struct ConvolutionTests {
         #expect(workspace.capacity <= g.columnRows * g.outputPlane, "scratch of \(workspace.capacity) scalars")
     }
 
+    /// A shared column matrix past the workspace's budget is built band by
+    /// band (forward with one image; backward with the image left over after
+    /// dealing and, past the dealt budget, with every image); the results
+    /// match the reference, and the scratch holds one band.
+    @Test(arguments: [
+        (Self.sharedColumns, 4),
+        (g(3, 7, 5, 13, 11, kh: 3, kw: 3, stride: (2, 2), padding: (1, 1)), 2),
+        (g(3, 6, 4, 12, 9, kh: 3, kw: 2, padding: (3, 2), dilation: (3, 2)), 5),
+    ])
+    func sharedColumnsPastTheBudgetAreBuiltInBands(_ g: ConvGeometry, bandRows: Int) {
+        let budget = g.columnRows * g.outputWidth * bandRows
+        #expect(sharedBandRows(g, budget: budget) == bandRows && g.outputHeight % bandRows != 0)
+        var generator = SplitMix64(seed: 17)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let b = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let workspace = Workspace(sharedColumnBudget: budget)
+        let scale = Float(g.columnRows)
+        var one = g
+        one.batch = 1
+        let image = Tensor(shape: one.inputShape, scalars: Array(x.scalars.prefix(one.inputShape.elementCount)))
+        expectClose(conv2d(image, weight: w, bias: b, geometry: one, workspace: workspace, fastPaths: false),
+                    conv2dReference(image, weight: w, bias: b, geometry: one), absoluteTolerance: 2e-6 * scale, "forward \(one)")
+
+        var dx: Tensor? = .zeros(g.inputShape), dw: Tensor? = .zeros(g.weightShape), db: Tensor? = .zeros([g.outputChannels])
+        conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy, input: x, weight: w,
+                       geometry: g, workspace: workspace, fastPaths: false)
+        let reference = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g)
+        expectClose(dx!, reference.input, absoluteTolerance: 2e-6 * Float(g.outputChannels * g.kernelHeight * g.kernelWidth),
+                    "input gradient \(g)")
+        expectClose(dw!, reference.weight, absoluteTolerance: 2e-6 * Float(g.batch * g.outputPlane), "weight gradient \(g)")
+        let dealtColumns = Parallelism.workerCount * g.columnRows * forwardBandRows(g) * g.outputWidth
+        #expect(workspace.capacity <= max(budget, sharesImageColumns(g, workers: Parallelism.workerCount) ? 0 : dealtColumns)
+                + g.weightShape.elementCount * Parallelism.workerCount, "scratch of \(workspace.capacity) scalars")
+    }
+
     @Test func multiBandCasesReallyHaveSeveralBands() {
         for c in Self.cases.prefix(3) {
             #expect(forwardBandRows(c.geometry) < c.geometry.outputHeight, "\(c.geometry) has a single band")
