@@ -116,16 +116,25 @@ public struct SegmentationNetwork: Sendable {
 
     /// Adds the parameter gradients for output gradients `dLogits` (and
     /// `dAuxiliaryLogits` when the aux head ran) into `gradients`.
+    /// The logit gradients are consumed: the input-sized ones are resized to
+    /// the heads' outputs first and freed before the heads' backward (a
+    /// caller that passes its only reference frees 2 × N·classes·H·W floats
+    /// before the backward's peak).
     public func backward(
-        dLogits: Tensor, dAuxiliaryLogits: Tensor?, cache: Cache, parameters: ParameterStore,
+        dLogits: consuming Tensor, dAuxiliaryLogits: consuming Tensor?, cache: Cache, parameters: ParameterStore,
         gradients: inout ParameterStore, context: ForwardContext
     ) {
         let dHeadLogits = upsample.backward(dLogits, inputShape: cache.featureShape)
+        _ = consume dLogits
+        var dAuxLogits: Tensor?
+        if let dAuxiliaryLogits, auxiliaryHead != nil {
+            let auxShape: Shape = [cache.c3Shape.batch, configuration.classCount, cache.c3Shape.height, cache.c3Shape.width]
+            dAuxLogits = upsample.backward(dAuxiliaryLogits, inputShape: auxShape)
+        }
+        _ = consume dAuxiliaryLogits
         let dC4 = head.backward(dHeadLogits, cache: cache.head, parameters: parameters, gradients: &gradients, context: context)
         var dC3: Tensor?
-        if let auxiliaryHead, let auxCache = cache.auxiliaryHead, let dAuxiliaryLogits {
-            let auxShape: Shape = [cache.c3Shape.batch, configuration.classCount, cache.c3Shape.height, cache.c3Shape.width]
-            let dAuxLogits = upsample.backward(dAuxiliaryLogits, inputShape: auxShape)
+        if let auxiliaryHead, let auxCache = cache.auxiliaryHead, let dAuxLogits {
             dC3 = auxiliaryHead.backward(dAuxLogits, cache: auxCache, parameters: parameters, gradients: &gradients, context: context)
         }
         backbone.backward(dC3: dC3, dC4: dC4, cache: cache.backbone, parameters: parameters, gradients: &gradients, context: context)

@@ -82,18 +82,21 @@ public final class TrainingStep {
         }
         let (output, cache) = network.forward(batch.images, parameters: parameters, context: context)
         lastConvolutionMultiplyAdds = context.convolutionMultiplyAdds
-        let evaluation = loss.evaluate(output, labels: batch.labels,
+        let evaluation = loss.evaluate(consume output, labels: batch.labels,
                                        globalValidPixels: workers > 1 ? Int(validPixels[0]) : nil)
         var total = [Double(evaluation.total)]
         communicator.allReduceSum(&total)
         let result = Result(loss: Float(total[0]), validPixels: Int(validPixels[0]))
         guard result.loss.isFinite else { return result }
+        // The logits are gone; the backward consumes their gradients.
+        let (dLogits, dAuxiliaryLogits) = (evaluation.logitsGradient, evaluation.auxiliaryLogitsGradient)
+        _ = consume evaluation
 
         if absorbsGradients && optimizer.absorbsGradients {
             gradients.releaseTrainable()
             let absorber = GradientAbsorber(optimizer: optimizer.take(), parameters: parameters, learningRate: learningRate)
             gradients.gradientObserver = absorber
-            network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
+            network.backward(dLogits: consume dLogits, dAuxiliaryLogits: consume dAuxiliaryLogits,
                              cache: cache!, parameters: parameters, gradients: &gradients, context: context)
             gradients.gradientObserver = nil
             optimizer = absorber.finish()
@@ -101,7 +104,7 @@ public final class TrainingStep {
         } else {
             gradients.zeroTrainable()
             reducer?.begin()
-            network.backward(dLogits: evaluation.logitsGradient, dAuxiliaryLogits: evaluation.auxiliaryLogitsGradient,
+            network.backward(dLogits: consume dLogits, dAuxiliaryLogits: consume dAuxiliaryLogits,
                              cache: cache!, parameters: parameters, gradients: &gradients, context: context)
             reducer?.finish(&gradients)
             optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
