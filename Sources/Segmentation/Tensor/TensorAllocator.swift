@@ -14,10 +14,12 @@ import Synchronization
 /// large buffer instead gives RSS ≈ live, but every step then pays to
 /// fault in and zero fresh pages (about 14 % of a training step). A step
 /// repeats the same shapes, so a freed buffer of the exact size is almost
-/// always asked for again soon: the cache keeps freed large buffers (at most
-/// `cacheLimit` bytes, the oldest unmapped first) and hands one out again
-/// for a request of its size. RSS is then at most the live tensors plus the
-/// cache's bound, and the faults are few.
+/// always asked for again soon: the cache keeps freed large buffers and
+/// hands one out again for a request of its size. It holds at most the room
+/// below the peak of buffers in use (or `cacheLimit`, when more; the oldest
+/// unmapped first), so RSS stays near the peak of live tensors, and the
+/// faults are few: at a training step's peak the cache is nearly empty, and
+/// after it the cache takes the freed activations for the next step.
 ///
 /// A freshly mapped buffer is zeroed by the kernel: `allocate` says so, and
 /// `Tensor.zeros` skips its own pass over it.
@@ -25,13 +27,14 @@ enum TensorAllocator {
     /// Buffers of at least this many bytes are mapped and cached.
     static let largeSize = 256 << 10
 
-    /// The bytes of freed large buffers kept for reuse, from
-    /// `SEGMENTATION_TENSOR_CACHE_MIB` (default 64 MiB).
+    /// The bytes of freed large buffers kept for reuse even at the peak of
+    /// buffers in use, from `SEGMENTATION_TENSOR_CACHE_MIB` (default 0: a
+    /// training step was no faster with 64 MiB, and 24–55 MiB larger).
     static let cacheLimit: Int = {
         if let text = ProcessInfo.processInfo.environment["SEGMENTATION_TENSOR_CACHE_MIB"], let mib = Int(text), mib >= 0 {
             return mib << 20
         }
-        return 64 << 20
+        return 0
     }()
 
     private struct Cache: ~Copyable {
