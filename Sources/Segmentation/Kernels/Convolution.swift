@@ -15,9 +15,9 @@ import Foundation
 // and single-threaded sgemm on its own scratch; leftover images (N not a
 // multiple of the worker count), and all images of a layer whose columns are
 // too large to deal (`sharesImageColumns`), split their im2col over channels
-// and their sgemm over the workers (BLAS.parallelSgemm), in bands of output
-// rows when one image's columns pass the workspace's budget
-// (`sharedBandRows`). Results are identical either way up to sgemm's
+// and their sgemm over the workers (BLAS.parallelSgemm), in blocks of input
+// channels when one image's columns pass the workspace's budget
+// (`sharedBlockChannels`). Results are identical either way up to sgemm's
 // summation order within one product.
 
 /// Where the faster convolution algorithms (Winograd, padding-tap skipping)
@@ -149,40 +149,51 @@ func conv2dForwardIm2col(
         return
     }
     // A single image in a single band, or columns too large to deal: every
-    // worker on each band of each image (one band for most layers).
-    let sharedRows = g.isPointwise ? P : sharedBandRows(g, budget: workspace.sharedColumnBudget)
-    let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : CRS * sharedRows * Q))
+    // worker on each image, block by block of input channels past the
+    // budget (one block for most layers).
+    let blockChannels = g.isPointwise ? g.inputChannels : sharedBlockChannels(g, budget: workspace.sharedColumnBudget)
+    let RS = g.kernelHeight * g.kernelWidth
+    let scratch = SendablePointer(workspace.scratch(g.isPointwise ? 1 : blockChannels * RS * PQ))
     for image in 0..<g.batch {
         let x = input.base + image * imageSize
-        for first in stride(from: 0, to: P, by: sharedRows) {
-            let rows = first..<min(P, first + sharedRows)
-            let n = rows.count * Q
-            let y = output.base + image * outputSize + first * Q
+        let y = output.base + image * outputSize
+        for first in stride(from: 0, to: g.inputChannels, by: blockChannels) {
+            let channels = first..<min(g.inputChannels, first + blockChannels)
+            var blockGeometry = g
+            blockGeometry.inputChannels = channels.count
+            let block = blockGeometry  // the block's channels as a whole image: its columns' rows from 0
+            let blockX = SendablePointer(x + first * g.inputPlane)
             if !g.isPointwise {
-                parallelFor(g.inputChannels) { channels in
-                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels, outputRows: rows)
+                parallelFor(channels.count) { channels in
+                    im2col(columns: scratch.base, image: blockX.base, geometry: block, channels: channels)
                 }
             }
             let cols = g.isPointwise ? UnsafePointer(x) : UnsafePointer(scratch.base)
-            // W[K, C·R·S] × cols[C·R·S, band] → Y[K, band] (row stride P·Q)
-            BLAS.parallelSgemm(.none, .none, m: K, n: n, k: CRS, a: weight.base, lda: CRS,
-                               b: cols, ldb: g.isPointwise ? PQ : n, beta: 0, c: y, ldc: PQ)
-            if !epilogue.isEmpty {
-                parallelFor(K, minimumChunk: max(1, 65536 / n)) { channels in
-                    epilogue.apply(y, residualBase: image * outputSize + first * Q, channels: channels, count: n, rowStride: PQ)
-                }
+            // W[K, block·R·S] × cols[block·R·S, P·Q] → Y[K, P·Q] (summed over the blocks)
+            BLAS.parallelSgemm(.none, .none, m: K, n: PQ, k: channels.count * RS, a: weight.base + first * RS, lda: CRS,
+                               b: cols, ldb: PQ, beta: first == 0 ? 0 : 1, c: y, ldc: PQ)
+        }
+        if !epilogue.isEmpty {
+            parallelFor(K, minimumChunk: max(1, 65536 / PQ)) { channels in
+                epilogue.apply(y, residualBase: image * outputSize, channels: channels, count: PQ, rowStride: PQ)
             }
         }
     }
 }
 
-/// Output rows per band where all workers share one image's column matrix:
-/// the whole image, unless its columns pass the workspace's
+/// Input channels per block where all workers share one image's column
+/// matrix: all of them, unless the columns pass the workspace's
 /// `sharedColumnBudget` (the deep layers of the heads: FCN's 3×3 2048 → 512
 /// at crop 240 has 66 MB of columns per image, PSP's 4096 → 512 133 MB,
-/// each a training step's largest scratch).
-func sharedBandRows(_ g: ConvGeometry, budget: Int) -> Int {
-    min(g.outputHeight, max(1, budget / max(1, g.columnRows * g.outputWidth)))
+/// each a training step's largest scratch). Blocks of channels, whole
+/// planes, rather than bands of output rows: each block's products keep the
+/// whole reduction over P·Q (weight gradient) or K (data gradient) and
+/// write their own columns of dW once per image, and the forward packs each
+/// block of the weights once per image. Bands of rows made the weight
+/// gradient sum a band at a time and rewrite all of dW per band (PSP's
+/// head: 75 MB five times an image, 4–5 % of its training step).
+func sharedBlockChannels(_ g: ConvGeometry, budget: Int) -> Int {
+    min(g.inputChannels, max(1, budget / max(1, g.kernelHeight * g.kernelWidth * g.outputPlane)))
 }
 
 
@@ -213,10 +224,12 @@ func conv2dBackward(
     let bands = (P + bandRows - 1) / bandRows
     let needsColumns = !g.isPointwise && (weightGradient != nil || inputGradient != nil)
     // Dealt images use one band-sized column buffer per lane; leftover images
-    // share one band of `sharedBandRows`.
+    // share one buffer for a block of `sharedBlockChannels` input channels.
     let columnsSize = needsColumns ? CRS * bandRows * Q : 0
-    let sharedRows = g.isPointwise ? P : sharedBandRows(g, budget: workspace.sharedColumnBudget)
-    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? CRS * sharedRows * Q : 0)
+    let blockChannels = g.isPointwise ? g.inputChannels : sharedBlockChannels(g, budget: workspace.sharedColumnBudget)
+    let RS = g.kernelHeight * g.kernelWidth
+    let blockRows = blockChannels * RS
+    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? blockRows * PQ : 0)
     // Lanes other than 0 accumulate their weight gradient privately, summed at the end.
     let partialCount = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
     let scratchBase = workspace.scratch(max(1, columnsTotal + partialCount * weightSize))
@@ -295,25 +308,31 @@ func conv2dBackward(
             }
             continue
         }
-        for first in stride(from: 0, to: P, by: sharedRows) {
-            let rows = first..<min(P, first + sharedRows)
-            let n = rows.count * Q
-            let dy = dY.base + image * outputSize + first * Q
+        // Blocks of input channels, whole planes: each product reduces over
+        // the whole of P·Q (dW) or K (dX), as without blocks, and writes its
+        // own columns of dW once per image.
+        let dy = dY.base + image * outputSize
+        for first in stride(from: 0, to: g.inputChannels, by: blockChannels) {
+            let channels = first..<min(g.inputChannels, first + blockChannels)
+            var blockGeometry = g
+            blockGeometry.inputChannels = channels.count
+            let block = blockGeometry  // the block's channels as a whole image: rows of its own columns from 0
+            let (blockX, rows) = (SendablePointer(x + first * g.inputPlane), channels.count * RS)
             if let dW {
-                parallelFor(g.inputChannels) { channels in
-                    im2col(columns: scratch.base, image: x, geometry: g, channels: channels, outputRows: rows)
+                parallelFor(channels.count) { channels in
+                    im2col(columns: scratch.base, image: blockX.base, geometry: block, channels: channels)
                 }
-                // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
-                BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
-                                   b: scratch.base, ldb: n, beta: 1, c: dW.base, ldc: CRS)
+                // dY[K, P·Q] × colsᵀ[P·Q, block·R·S] → dW[K, block·R·S] (row stride C·R·S)
+                BLAS.parallelSgemm(.none, .transposed, m: K, n: rows, k: PQ, a: dy, lda: PQ,
+                                   b: scratch.base, ldb: PQ, beta: 1, c: dW.base + first * RS, ldc: CRS)
             }
             guard let dX else { continue }
-            // Wᵀ[C·R·S, K] × dY[K, band] → dcols[C·R·S, band], then col2im into dX
-            BLAS.parallelSgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
-                               b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: n)
-            let dx = SendablePointer(dX.base + image * imageSize)
-            parallelFor(g.inputChannels) { channels in
-                col2imAccumulate(image: dx.base, columns: scratch.base, geometry: g, channels: channels, outputRows: rows)
+            // W[K, block·R·S]ᵀ × dY[K, P·Q] → dcols[block·R·S, P·Q], then col2im into the block's channels of dX
+            BLAS.parallelSgemm(.transposed, .none, m: rows, n: PQ, k: K, a: weight.base + first * RS, lda: CRS,
+                               b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: PQ)
+            let dx = SendablePointer(dX.base + image * imageSize + first * g.inputPlane)
+            parallelFor(channels.count) { channels in
+                col2imAccumulate(image: dx.base, columns: scratch.base, geometry: block, channels: channels)
             }
         }
     }

@@ -8,8 +8,9 @@
 public final class Workspace {
     private var storage: TensorStorage
     /// Scalars of the column matrix that all workers share for one image
-    /// (32 MB): a deep layer whose image has more builds its columns band
-    /// by band (`sharedBandRows`). Tests lower it to exercise the bands.
+    /// (32 MB): a deep layer whose image has more builds its columns block
+    /// by block of input channels (`sharedBlockChannels`). Tests lower it to
+    /// exercise the blocks.
     let sharedColumnBudget: Int
 
     public convenience init() {
