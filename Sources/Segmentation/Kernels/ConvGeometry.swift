@@ -76,6 +76,14 @@ public struct ConvGeometry: Hashable, Sendable, CustomStringConvertible {
 
     /// Rows of the im2col matrix: C·R·S.
     var columnRows: Int { inputChannels * kernelHeight * kernelWidth }
+    /// This convolution on `count` of its input channels, as if they were
+    /// the whole input: im2col of a block of channels then fills its own
+    /// column rows from 0 (`sharedBlockChannels`).
+    func onInputChannels(_ count: Int) -> ConvGeometry {
+        var block = self
+        block.inputChannels = count
+        return block
+    }
     /// Columns of the im2col matrix: P·Q.
     var outputPlane: Int { outputHeight * outputWidth }
     var inputPlane: Int { inputHeight * inputWidth }

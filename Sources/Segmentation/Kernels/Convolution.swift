@@ -159,9 +159,7 @@ func conv2dForwardIm2col(
         let y = output.base + image * outputSize
         for first in stride(from: 0, to: g.inputChannels, by: blockChannels) {
             let channels = first..<min(g.inputChannels, first + blockChannels)
-            var blockGeometry = g
-            blockGeometry.inputChannels = channels.count
-            let block = blockGeometry  // the block's channels as a whole image: its columns' rows from 0
+            let block = g.onInputChannels(channels.count)
             let blockX = SendablePointer(x + first * g.inputPlane)
             if !g.isPointwise {
                 parallelFor(channels.count) { channels in
@@ -314,9 +312,7 @@ func conv2dBackward(
         let dy = dY.base + image * outputSize
         for first in stride(from: 0, to: g.inputChannels, by: blockChannels) {
             let channels = first..<min(g.inputChannels, first + blockChannels)
-            var blockGeometry = g
-            blockGeometry.inputChannels = channels.count
-            let block = blockGeometry  // the block's channels as a whole image: rows of its own columns from 0
+            let block = g.onInputChannels(channels.count)
             let (blockX, rows) = (SendablePointer(x + first * g.inputPlane), channels.count * RS)
             if let dW {
                 parallelFor(channels.count) { channels in

@@ -77,10 +77,13 @@ public struct ParameterStore: Sendable {
     public mutating func take(_ id: ParameterID) -> Tensor {
         let tensor = tensors[id.index]
         tensors[id.index] = Self.placeholder
-        if tensor.elementCount == 0, let shape = releasedShapes?[id.index], shape.elementCount > 0 {
-            return .zeros(shape)
-        }
-        return tensor
+        return zerosIfReleased(id.index, tensor) ?? tensor
+    }
+
+    /// Zeros of a released tensor's shape, when `tensor` is its placeholder.
+    private func zerosIfReleased(_ index: Int, _ tensor: Tensor) -> Tensor? {
+        guard tensor.elementCount == 0, let shape = releasedShapes?[index], shape.elementCount > 0 else { return nil }
+        return .zeros(shape)
     }
 
     /// Returns a tensor taken with `take`. A gradient store's observer may
@@ -132,8 +135,8 @@ public struct ParameterStore: Sendable {
     /// when unique; a released tensor is allocated again).
     public mutating func zeroTrainable() {
         for i in tensors.indices where roles[i] == .trainable {
-            if tensors[i].elementCount == 0, let shape = releasedShapes?[i], shape.elementCount > 0 {
-                tensors[i] = .zeros(shape)
+            if let zeros = zerosIfReleased(i, tensors[i]) {
+                tensors[i] = zeros
             } else {
                 tensors[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             }
@@ -145,10 +148,10 @@ public struct ParameterStore: Sendable {
     /// a backward takes a gradient.
     public func releasedLikeTrainable() -> ParameterStore {
         var result = self
-        result.releasedShapes = tensors.map(\.shape)
-        for i in tensors.indices {
+        for i in tensors.indices where roles[i] != .trainable {
             result.tensors[i] = Self.placeholder
         }
+        result.releaseTrainable()
         return result
     }
 

@@ -14,25 +14,30 @@ final class TensorStorage: @unchecked Sendable {
 
     /// A buffer whose contents are undefined; the caller overwrites all of it.
     convenience init(uninitializedCount count: Int) {
-        self.init(count: count)
+        self.init(count: count, allocation: Self.allocate(count).pointer)
     }
 
+    /// A buffer of `value`s; a buffer the allocator hands out zeroed is not
+    /// written again for zeros.
     convenience init(repeating value: Float, count: Int) {
-        self.init(count: count)
-        if value != 0 || !zeroed {
+        let allocation = Self.allocate(count)
+        self.init(count: count, allocation: allocation.pointer)
+        if value != 0 || !allocation.zeroed {
             pointer.initialize(repeating: value, count: count)
         }
     }
 
-    /// Whether the buffer came zeroed from the allocator.
-    private let zeroed: Bool
-
-    private init(count: Int) {
+    private static func allocate(_ count: Int) -> (pointer: UnsafeMutableRawPointer, zeroed: Bool) {
         precondition(count >= 0)
+        return TensorAllocator.allocate(byteCount: byteCount(count), alignment: alignment)
+    }
+
+    /// At least one scalar, so an empty tensor still has a valid pointer.
+    private static func byteCount(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Float>.stride }
+
+    private init(count: Int, allocation: UnsafeMutableRawPointer) {
         self.count = count
-        let (raw, zeroed) = TensorAllocator.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: Self.alignment)
-        self.zeroed = zeroed
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = allocation.bindMemory(to: Float.self, capacity: max(count, 1))
         TensorMemory.allocated(count * MemoryLayout<Float>.stride)
     }
 
@@ -43,7 +48,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        TensorAllocator.deallocate(UnsafeMutableRawPointer(pointer), byteCount: count * MemoryLayout<Float>.stride)
+        TensorAllocator.deallocate(UnsafeMutableRawPointer(pointer), byteCount: Self.byteCount(count))
         TensorMemory.freed(count * MemoryLayout<Float>.stride)
     }
 }

@@ -92,8 +92,7 @@ public struct Optimizer: Sendable {
         s1.withMutablePointer { a in s2.withMutablePointer { b in weight.withPointer { w in gradient.withPointer { g in
             let (a, b) = (SendablePointer(a), SendablePointer(b))
             let (w, g) = (SendablePointer(UnsafeMutablePointer(mutating: w)), SendablePointer(UnsafeMutablePointer(mutating: g)))
-            parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
-                let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
+            Self.forEachBlock(of: count) { range in
                 if kind == .sgd {
                     sgdMomentumUpdate(weight: w.base, momentum: a.base, gradient: g.base, range: range, eta: eta, mu: mu,
                                       weightDecay: wd)
@@ -125,8 +124,7 @@ public struct Optimizer: Sendable {
                 second.withPointer { b in
                     let (w, a, b) = (SendablePointer(w), SendablePointer(UnsafeMutablePointer(mutating: a)),
                                      SendablePointer(UnsafeMutablePointer(mutating: b)))
-                    parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
-                        let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
+                    Self.forEachBlock(of: count) { range in
                         if kind == .sgd {
                             sgdWeightUpdate(weight: w.base, momentum: a.base, range: range)
                         } else {
@@ -164,8 +162,7 @@ public struct Optimizer: Sendable {
                 gradients[id].withPointer { g in
                     let (w, a, b, c, g) = (SendablePointer(w), SendablePointer(a), SendablePointer(b), SendablePointer(c),
                                            SendablePointer(UnsafeMutablePointer(mutating: g)))
-                    parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
-                        let range = (blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536)
+                    Self.forEachBlock(of: count) { range in
                         switch kind {
                         case .sgd:
                             sgdUpdate(weight: w.base, momentum: a.base, gradient: g.base, range: range, eta: eta, mu: mu, weightDecay: wd)
@@ -188,6 +185,14 @@ public struct Optimizer: Sendable {
             firstState.put(id, s1)
             if secondState.count > 0 { secondState.put(id, s2) }
             if thirdState.count > 0 { thirdState.put(id, s3) }
+        }
+    }
+
+    /// Runs `body` on consecutive ranges of 64 Ki elements of `0..<count`,
+    /// split over the workers: the element-wise updates' loop.
+    private static func forEachBlock(of count: Int, _ body: (Range<Int>) -> Void) {
+        parallelFor((count + 65535) / 65536, minimumChunk: 4) { blocks in
+            body((blocks.lowerBound * 65536)..<min(count, blocks.upperBound * 65536))
         }
     }
 }
