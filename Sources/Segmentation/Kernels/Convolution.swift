@@ -203,12 +203,23 @@ func conv2dBackward(
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
-    if let inputGradient, fastPaths, Winograd.applies(to: g), winogradDataGradientGeometry(g) != nil {
-        winogradDataGradient(inputGradient: inputGradient, outputGradient: outputGradient, weight: weight,
-                             geometry: g, workspace: workspace)
-        if weightGradient == nil && biasGradient == nil { return }
-        conv2dBackward(inputGradient: nil, weightGradient: weightGradient, biasGradient: biasGradient,
-                       outputGradient: outputGradient, input: input, weight: weight, geometry: g, workspace: workspace)
+    if fastPaths, Winograd.applies(to: g) {
+        // Each gradient Winograd computes leaves the rest to im2col.
+        var inputGradient = inputGradient, weightGradient = weightGradient
+        if let dX = inputGradient, winogradDataGradientGeometry(g) != nil {
+            winogradDataGradient(inputGradient: dX, outputGradient: outputGradient, weight: weight,
+                                 geometry: g, workspace: workspace)
+            inputGradient = nil
+        }
+        if let dW = weightGradient {
+            winogradWeightGradient(weightGradient: dW, outputGradient: outputGradient, input: input,
+                                   geometry: g, workspace: workspace)
+            weightGradient = nil
+        }
+        if inputGradient == nil && weightGradient == nil && biasGradient == nil { return }
+        conv2dBackward(inputGradient: inputGradient, weightGradient: nil, biasGradient: biasGradient,
+                       outputGradient: outputGradient, input: input, weight: weight, geometry: g, workspace: workspace,
+                       fastPaths: false)
         return
     }
     let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
@@ -490,8 +501,9 @@ public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
 }
 
 /// Adds the gradients of `conv2d` into each non-nil gradient tensor. With
-/// `fastPaths`, the data gradient of a convolution `Winograd.applies(to:)`
-/// runs as a Winograd convolution of dY.
+/// `fastPaths`, the gradients of a convolution `Winograd.applies(to:)` run
+/// by Winograd: the data gradient as a Winograd convolution of dY, the
+/// weight gradient as the adjoint of the Winograd forward.
 public func conv2dBackward(
     inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
     outputGradient: Tensor, input: Tensor, weight: Tensor,

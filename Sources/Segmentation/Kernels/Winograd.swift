@@ -23,7 +23,9 @@ import Foundation
 //
 // The data gradient of such a convolution is the same kind of convolution of
 // dY with the kernel flipped and the channel axes swapped, so training uses
-// the same kernel for it; the weight gradient stays im2col + sgemm.
+// the same kernel for it. The weight gradient is the adjoint of the forward
+// (`winogradWeightGradient`): dY's tiles through Aᵀ's adjoint, the inputs'
+// through Bᵀ, 36 GEMMs summing over the tiles, and Gᵀ back to 3×3.
 
 public enum Winograd {
     /// Output positions of the tiles along one axis of extent `extent`:
@@ -502,4 +504,236 @@ func winogradDataGradient(
     transformAndConvolve(output: inputGradient, input: outputGradient, weight: weight, original: g,
                          convolution: winogradDataGradientGeometry(g)!, forDataGradient: true,
                          epilogue: ConvolutionEpilogue(), workspace: workspace)
+}
+
+// MARK: - Weight gradient
+
+/// Aᵀ's adjoint, A applied to a 4-vector: the output gradient of one row or
+/// column of a tile taken back to the 6 values of M that made it.
+@inline(__always)
+private func outputGradientTransform(
+    _ y0: Float8, _ y1: Float8, _ y2: Float8, _ y3: Float8
+) -> (Float8, Float8, Float8, Float8, Float8, Float8) {
+    let evenSum = y0 + y2, oddSum = y1 + y3
+    let evenWide = y0 + 4 * y2, oddWide = 2 * y1 + 8 * y3
+    return (y0, evenSum + oddSum, evenSum - oddSum, evenWide + oddWide, evenWide - oddWide, y3)
+}
+
+/// G's adjoint, Gᵀ applied to a 6-vector: the gradient of one transformed
+/// row or column of a kernel taken back to its 3 taps.
+@inline(__always)
+private func kernelGradientTransform(
+    _ u0: Float8, _ u1: Float8, _ u2: Float8, _ u3: Float8, _ u4: Float8, _ u5: Float8
+) -> (Float8, Float8, Float8) {
+    let sixth: Float = 1 / 6
+    let inner = (u1 + u2) * sixth, outer = u3 + u4
+    return (u0 * 0.25 - inner + outer * (1 / 24), (u2 - u1) * sixth + (u3 - u4) * (1 / 12), outer * sixth - inner + u5)
+}
+
+/// dW[K, C, 3, 3] += the weight gradient of the convolution `g`
+/// (`Winograd.applies(to: g)`) for dY, as the adjoint of its Winograd form:
+///
+///     dW_kc = Gᵀ [ Σ_tiles (A dY_k,t Aᵀ) ⊙ (Bᵀ d_c,t B) ] G
+///
+/// The sum over the tiles of every image is 36 GEMMs, dM[ξ] (K × tiles) ×
+/// V[ξ]ᵀ (tiles × C), a quarter of im2col's multiply-adds (one per tile
+/// element and channel pair instead of nine per output). Tiles are those of
+/// the forward (`Winograd.axes`); a tile's outputs outside the image have
+/// no gradient and its inputs outside the image are the padding's zeros.
+///
+/// The scratch stays within the workspace's `sharedColumnBudget`: the input
+/// channels go in blocks whose dU[36, K, block] is summed over all tiles
+/// before it is folded into dW, and the tiles in chunks whose dM and V fit
+/// beside it (one chunk, whose dM is computed once, at training crops).
+func winogradWeightGradient(
+    weightGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
+    input: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace
+) {
+    let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (rowAxis, columnAxis) = Winograd.axes(g)
+    let tilesPerImage = rowAxis.count * columnAxis.count
+    let tiles = g.batch * tilesPerImage
+    let layout = WinogradGradientLayout(g, tiles: tiles, budget: workspace.sharedColumnBudget)
+    let (blockChannels, chunk) = (layout.blockChannels, layout.chunk)
+    let chunks = (tiles + chunk - 1) / chunk
+    let base = workspace.scratch(36 * K * blockChannels + 36 * K * chunk + 36 * blockChannels * chunk)
+    let du = SendablePointer(base)
+    let dm = SendablePointer(base + 36 * K * blockChannels)
+    let v = SendablePointer(dm.base + 36 * K * chunk)
+    // Per tile of the chunk: the offsets of its 36 inputs in x and its 16
+    // outputs in dY, image included, -1 where outside. Stored [element, tile].
+    let offsetStorage = UnsafeMutablePointer<Int>.allocate(capacity: (36 + 16) * chunk)
+    defer { offsetStorage.deallocate() }
+    let inputOffsets = SendablePointer(offsetStorage), outputOffsets = SendablePointer(offsetStorage + 36 * chunk)
+    let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
+    let x = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let dW = SendablePointer(weightGradient)
+
+    /// Fills the offsets of chunk `index`; returns its GEMM width (whole groups of 8 tiles).
+    func cut(_ index: Int) -> Int {
+        let first = index * chunk, count = min(chunk, tiles - first)
+        for t in 0..<chunk {
+            guard t < count else {
+                for e in 0..<36 { inputOffsets.base[e * chunk + t] = -1 }
+                for e in 0..<16 { outputOffsets.base[e * chunk + t] = -1 }
+                continue
+            }
+            let (image, tile) = (first + t).quotientAndRemainder(dividingBy: tilesPerImage)
+            let (row, column) = tile.quotientAndRemainder(dividingBy: columnAxis.count)
+            for a in 0..<6 {
+                let y = rowAxis.inputs[6 * row + a]
+                for b in 0..<6 {
+                    let x = columnAxis.inputs[6 * column + b]
+                    inputOffsets.base[(6 * a + b) * chunk + t] = y >= 0 && x >= 0 ? image * C * H * W + y * W + x : -1
+                }
+            }
+            for a in 0..<4 {
+                let y = rowAxis.outputs[4 * row + a]
+                for b in 0..<4 {
+                    let x = columnAxis.outputs[4 * column + b]
+                    outputOffsets.base[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? image * K * P * Q + y * Q + x : -1
+                }
+            }
+        }
+        return (count + 7) & ~7
+    }
+
+    var width = chunks == 1 ? cut(0) : 0
+    if chunks == 1 {
+        parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
+            winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: outputOffsets.base, channels: channels,
+                                            totalChannels: K, plane: P * Q, chunk: chunk, width: width)
+        }
+    }
+    for first in stride(from: 0, to: C, by: blockChannels) {
+        let block = min(blockChannels, C - first)
+        let blockInput = SendablePointer(x.base + first * H * W)
+        for index in 0..<chunks {
+            if chunks > 1 {
+                width = cut(index)
+                parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
+                    winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: outputOffsets.base, channels: channels,
+                                                    totalChannels: K, plane: P * Q, chunk: chunk, width: width)
+                }
+            }
+            parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
+                winogradInputTransform(v.base, input: blockInput.base, offsets: inputOffsets.base,
+                                       channels: channels, totalChannels: block, plane: H * W, chunk: chunk, width: width)
+            }
+            // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)
+            let beta: Float = index == 0 ? 0 : 1
+            parallelFor(36) { xis in
+                for xi in xis {
+                    BLAS.sgemm(.none, .transposed, m: K, n: block, k: width, a: dm.base + xi * K * chunk, lda: chunk,
+                               b: v.base + xi * block * chunk, ldb: chunk, beta: beta,
+                               c: du.base + xi * K * block, ldc: block)
+                }
+            }
+        }
+        parallelFor(K, minimumChunk: max(1, 4096 / block)) { rows in
+            winogradFoldWeightGradient(dW.base, du: du.base, rows: rows, outputChannels: K, inputChannels: C,
+                                       firstChannel: first, blockChannels: block)
+        }
+    }
+}
+
+/// The scratch of `winogradWeightGradient` within `budget` scalars: input
+/// channels per block, whose dU[36, K, block] takes at most half, and
+/// tiles per chunk (a multiple of 8), whose dM[36, K, chunk] and V[36,
+/// block, chunk] take the other half.
+struct WinogradGradientLayout {
+    let blockChannels: Int
+    let chunk: Int
+
+    init(_ g: ConvGeometry, tiles: Int, budget: Int) {
+        let K = g.outputChannels
+        blockChannels = min(g.inputChannels, max(8, budget / 2 / (36 * K)))
+        let largest = max(8, (budget / 2 / (36 * (K + blockChannels))) & ~7)
+        let chunks = (tiles + largest - 1) / largest
+        chunk = ((tiles + chunks - 1) / chunks + 7) & ~7
+    }
+}
+
+/// dM[ξ, k, t] = (A dY_k,t Aᵀ)[ξ] for every output channel of `channels`
+/// and every tile of the chunk, 8 tiles at a time; zero where a tile's
+/// output lies outside the image.
+private func winogradOutputGradientTransform(
+    _ dm: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int
+) {
+    withUnsafeTemporaryAllocation(of: Float8.self, capacity: 16 + 24) { buffer in
+        let y = buffer.baseAddress!, s = y + 16
+        for k in channels {
+            let source = outputGradient + k * plane
+            let target = dm + k * chunk
+            for group in stride(from: 0, to: width, by: 8) {
+                for e in 0..<16 {
+                    let offset = offsets + e * chunk + group
+                    var lanes = Float8.zero
+                    for lane in 0..<8 where offset[lane] >= 0 { lanes[lane] = source[offset[lane]] }
+                    y[e] = lanes
+                }
+                // A dY: each of the 4 columns becomes 6 values (s is 6×4).
+                for b in 0..<4 {
+                    let r = outputGradientTransform(y[b], y[4 + b], y[8 + b], y[12 + b])
+                    s[b] = r.0; s[4 + b] = r.1; s[8 + b] = r.2; s[12 + b] = r.3; s[16 + b] = r.4; s[20 + b] = r.5
+                }
+                // (A dY) Aᵀ: each of the 6 rows becomes 6 values, into dM.
+                for a in 0..<6 {
+                    let r = outputGradientTransform(s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3])
+                    let base = target + 6 * a * K * chunk + group
+                    store8(r.0, base, 0)
+                    store8(r.1, base + 1 * K * chunk, 0)
+                    store8(r.2, base + 2 * K * chunk, 0)
+                    store8(r.3, base + 3 * K * chunk, 0)
+                    store8(r.4, base + 4 * K * chunk, 0)
+                    store8(r.5, base + 5 * K * chunk, 0)
+                }
+            }
+        }
+    }
+}
+
+/// dW[k, first + j, 3, 3] += Gᵀ dU[·, k, j] G for the output channels
+/// `rows` and every input channel j of the block, 8 channels at a time.
+private func winogradFoldWeightGradient(
+    _ dW: UnsafeMutablePointer<Float>, du: UnsafePointer<Float>, rows: Range<Int>,
+    outputChannels K: Int, inputChannels C: Int, firstChannel: Int, blockChannels block: Int
+) {
+    let plane = K * block
+    withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 18) { buffer in
+        let u = buffer.baseAddress!, h = u + 36
+        for k in rows {
+            var j = 0
+            while j < block {
+                let lanes = min(8, block - j)
+                let source = du + k * block + j
+                for xi in 0..<36 {
+                    if lanes == 8 {
+                        u[xi] = load8(source + xi * plane, 0)
+                    } else {
+                        var value = Float8.zero
+                        for lane in 0..<lanes { value[lane] = source[xi * plane + lane] }
+                        u[xi] = value
+                    }
+                }
+                // dU Gᵀ… each of the 6 rows of dU becomes 3 values (h is 6×3).
+                for a in 0..<6 {
+                    let r = kernelGradientTransform(u[6 * a], u[6 * a + 1], u[6 * a + 2], u[6 * a + 3], u[6 * a + 4], u[6 * a + 5])
+                    h[3 * a] = r.0; h[3 * a + 1] = r.1; h[3 * a + 2] = r.2
+                }
+                // …then each of the 3 columns becomes the 3 taps of one kernel column.
+                for s in 0..<3 {
+                    let r = kernelGradientTransform(h[s], h[3 + s], h[6 + s], h[9 + s], h[12 + s], h[15 + s])
+                    for lane in 0..<lanes {
+                        let kernel = dW + (k * C + firstChannel + j + lane) * 9
+                        kernel[s] += r.0[lane]
+                        kernel[3 + s] += r.1[lane]
+                        kernel[6 + s] += r.2[lane]
+                    }
+                }
+                j += lanes
+            }
+        }
+    }
 }

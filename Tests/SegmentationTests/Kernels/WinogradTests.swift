@@ -3,7 +3,7 @@ import SegmentationTestSupport
 import Testing
 
 /// Winograd F(4×4, 3×3) against the direct six-loop reference (Double
-/// accumulation), forward and data gradient, on shapes with partial tiles,
+/// accumulation), forward, data gradient and weight gradient, on shapes with partial tiles,
 /// dilation (sub-grids of different sizes), asymmetric padding and dilation,
 /// padding other than the dilation, and several images.
 ///
@@ -71,6 +71,35 @@ struct WinogradTests {
         let reduction = Float(g.batch * g.outputPlane)
         expectClose(dw!, reference.weight, absoluteTolerance: 2e-6 * reduction, "weight gradient \(g)")
         expectClose(db!, reference.bias, absoluteTolerance: 2e-6 * reduction, "bias gradient \(g)")
+    }
+
+    /// The weight gradient as the adjoint of the Winograd forward, called
+    /// directly, accumulating into a non-zero dW: with the default budget
+    /// (one block of channels, one chunk of tiles) and with one small enough
+    /// to need several blocks of input channels (one of them partial) and
+    /// several chunks of tiles, some straddling two images.
+    @Test(arguments: cases)
+    func weightGradientMatchesReference(_ g: ConvGeometry) {
+        var generator = SplitMix64(seed: 24)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let start = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let reference = conv2dBackwardReference(outputGradient: dy, input: x, weight: start, geometry: g).weight
+        let expected = add(start, reference)
+        let tiles = g.batch * Winograd.tilesPerImage(g)
+        // Blocks of 8 input channels (17 and 20 leave a partial one), chunks
+        // of 8 tiles (the second case's 12 tiles per image: chunks straddle images).
+        let smallBudget = 2 * 36 * g.outputChannels * 8
+        let small = WinogradGradientLayout(g, tiles: tiles, budget: smallBudget)
+        #expect(small.blockChannels == 8 && small.chunk == 8, "\(g): \(small), \(tiles) tiles")
+        for budget in [8 << 20, smallBudget] {
+            var dw = start
+            dw.withMutablePointer { dwp in dy.withPointer { dyp in x.withPointer { xp in
+                winogradWeightGradient(weightGradient: dwp, outputGradient: dyp, input: xp, geometry: g,
+                                       workspace: Workspace(sharedColumnBudget: budget))
+            } } }
+            expectClose(dw, expected, absoluteTolerance: 2e-6 * Float(g.batch * g.outputPlane), "budget \(budget), \(g)")
+        }
     }
 
     /// An image's output does not depend on the batch it is computed in
@@ -212,6 +241,19 @@ struct WinogradTests {
         let col2imError = maximumDifference(slow!, expected) / gradientScale
         print("Winograd F(4x4,3x3) data gradient: max error / max|dx| = \(winogradGradientError); im2col + col2im: \(col2imError)")
         #expect(winogradGradientError < 1e-5)
+
+        // The weight gradient (the adjoint of the Winograd forward) against the float64 reference.
+        let expectedWeight = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g).weight
+        var fastWeight: Tensor? = .zeros(g.weightShape), slowWeight: Tensor? = .zeros(g.weightShape), noInput: Tensor? = nil
+        conv2dBackward(inputGradient: &noInput, weightGradient: &fastWeight, biasGradient: &noBias, outputGradient: dy,
+                       input: x, weight: w, geometry: g, fastPaths: true)
+        conv2dBackward(inputGradient: &noInput, weightGradient: &slowWeight, biasGradient: &noBias, outputGradient: dy,
+                       input: x, weight: w, geometry: g, fastPaths: false)
+        let weightScale = maximumMagnitude(expectedWeight)
+        let winogradWeightError = maximumDifference(fastWeight!, expectedWeight) / weightScale
+        let im2colWeightError = maximumDifference(slowWeight!, expectedWeight) / weightScale
+        print("Winograd F(4x4,3x3) weight gradient: max error / max|dw| = \(winogradWeightError); im2col + sgemm: \(im2colWeightError)")
+        #expect(winogradWeightError < 1e-5)
     }
 }
 
