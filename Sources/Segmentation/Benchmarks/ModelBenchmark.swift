@@ -52,7 +52,7 @@ public enum ModelBenchmark {
             UInt8.random(in: 0..<UInt8(classes), using: &generator)
         }
         let batch = Batch(images: images, labels: labels, names: (0..<settings.batch).map { "image\($0)" })
-        let workspace = Workspace()
+        let workspace = settings.training ? Workspace.training() : Workspace()
         // The training step is the trainer's own (TrainingStep), so this times what `segment train` runs.
         let trainingStep = settings.training
             ? TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(), workspace: workspace) : nil

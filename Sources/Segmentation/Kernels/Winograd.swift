@@ -169,23 +169,31 @@ private func outputTransform(
 /// itself ([K, C, 3, 3]; U is [36, K, C]) or, with `forDataGradient`, its
 /// data gradient: input and output channels swapped and the kernel rotated
 /// by 180° (U is [36, C, K]).
+///
+/// `rowRange` and `columnRange`: the output and input channels of the
+/// convolution being computed whose kernels to transform (U is then
+/// [36, rowRange.count, columnRange.count]).
 func winogradTransformWeights(
     _ u: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
-    outputChannels K: Int, inputChannels C: Int, forDataGradient: Bool
+    outputChannels K: Int, inputChannels C: Int, forDataGradient: Bool,
+    rowRange: Range<Int>? = nil, columnRange: Range<Int>? = nil
 ) {
-    let rows = forDataGradient ? C : K, columns = forDataGradient ? K : C
-    let plane = rows * columns
+    let allRows = rowRange ?? 0..<(forDataGradient ? C : K)
+    let range = columnRange ?? 0..<(forDataGradient ? K : C)
+    let columns = range.count
+    let plane = allRows.count * columns
     let u = SendablePointer(u), weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
-    parallelFor(rows, minimumChunk: max(1, 4096 / columns)) { rowRange in
+    parallelFor(allRows.count, minimumChunk: max(1, 4096 / columns)) { rowIndices in
+        let rowRange = (allRows.lowerBound + rowIndices.lowerBound)..<(allRows.lowerBound + rowIndices.upperBound)
         withUnsafeTemporaryAllocation(of: Float8.self, capacity: 9 + 18) { buffer in
             let g = buffer.baseAddress!, out = g + 9
             // The 9 taps of 8 kernels, staged tap-major as plain floats (writing
             // single SIMD lanes compiles to slow insert chains).
             let staged = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
             for i in rowRange {
-                var j = 0
-                while j < columns {
-                    let lanes = min(8, columns - j)
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    let lanes = min(8, range.upperBound - j)
                     if lanes < 8 { staged.update(repeating: 0, count: 72) }
                     if forDataGradient {
                         for lane in 0..<lanes {
@@ -205,7 +213,7 @@ func winogradTransformWeights(
                         out[9 + s] = c.3; out[12 + s] = c.4; out[15 + s] = c.5
                     }
                     // (G g) Gᵀ: each of the 6 rows becomes 6 values, written to U.
-                    let target = u.base + i * columns + j
+                    let target = u.base + (i - allRows.lowerBound) * columns + (j - range.lowerBound)
                     for r in 0..<6 {
                         let v = kernelTransform(out[3 * r], out[3 * r + 1], out[3 * r + 2])
                         store(v.0, target + (6 * r + 0) * plane, lanes)
@@ -236,7 +244,7 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
 /// `output[N, K, P, Q] (=|+=) conv(input[N, C, H, W], kernels) + bias[K]`
 /// for a geometry that `Winograd.applies(to:)`, with the kernels already
 /// transformed into `u[36, K, C]` (`winogradTransformWeights`) and
-/// `plan.slots` scratch areas of `winogradSlotSize` at `scratch`.
+/// `plan.slots` scratch areas of `plan.slotSize` at `scratch`.
 ///
 /// Each image's tiles are cut into equal chunks; per chunk, the inputs are
 /// transformed into V[36, C, chunk], the 36 GEMMs run into M[36, K, chunk]
@@ -248,18 +256,34 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
 /// for bit. Chunks are dealt to the workers, each with its own scratch; the
 /// leftover chunks (fewer than the workers) split their transforms over
 /// channels and their 36 GEMMs over the workers.
+///
+/// With `sums`, the kernels cover only the input channels `channels` (a
+/// block of `plan.kernelBlock`): each chunk's M[36, K, chunk] then lives in
+/// `sums` (one per chunk of the batch) across the blocks, the first block's
+/// GEMMs overwrite it, the others add to it, and the last block transforms
+/// it into the output. With `outputChannels`, the kernels (U[36, block, C])
+/// and the results cover only those output channels.
 func winogradConvolution(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
-    geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>
+    geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
+    channels: Range<Int>? = nil, sums: UnsafeMutablePointer<Float>? = nil, outputChannels: Range<Int>? = nil
 ) {
-    let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (C, H, W, P, Q) = (g.inputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let outputs = outputChannels ?? 0..<g.outputChannels
+    precondition(sums == nil || outputs.count == g.outputChannels, "blocks of input and output channels at once")
+    // K: the output channels computed here; the output's images keep their whole stride.
+    let (K, imageOutputs) = (outputs.count, g.outputChannels * P * Q)
     let (rowAxis, columnAxis) = (plan.rows, plan.columns)
     let tilesPerImage = rowAxis.count * columnAxis.count
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
     let items = g.batch * chunksPerImage
-    let slotSize = winogradSlotSize(g, chunk: chunk)
+    let block = channels ?? 0..<C
+    precondition(sums != nil || block.count == C, "a block of input channels needs sums across the blocks")
+    let (beta, transformsOutput): (Float, Bool) = (block.lowerBound == 0 ? 0 : 1, block.upperBound == C)
+    let slotSize = plan.slotSize
     let scratch = SendablePointer(scratch)
+    let sums = sums.map { SendablePointer($0) }
     let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let u = SendablePointer(UnsafeMutablePointer(mutating: u))
 
@@ -267,7 +291,7 @@ func winogradConvolution(
     /// run serially when the caller is already one of several workers.
     func process(_ item: Int, slot: Int, inputOffsets: UnsafeMutablePointer<Int>, outputOffsets: UnsafeMutablePointer<Int>) {
         let v = scratch.base + slot * slotSize
-        let m = SendablePointer(v + 36 * C * chunk)
+        let m = SendablePointer(sums.map { $0.base + item * 36 * K * chunk } ?? v + 36 * block.count * chunk)
         let image = item / chunksPerImage
         let first = (item % chunksPerImage) * chunk
         let count = min(chunk, tilesPerImage - first)
@@ -300,20 +324,23 @@ func winogradConvolution(
         }
         let vs = SendablePointer(v)
         let inOffsets = SendablePointer(inputOffsets), outOffsets = SendablePointer(outputOffsets)
-        parallelFor(C, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradInputTransform(vs.base, input: input.base + image * C * H * W, offsets: inOffsets.base,
-                                   channels: channels, totalChannels: C, plane: H * W, chunk: chunk, width: width)
+        let b = block.count
+        parallelFor(b, minimumChunk: max(1, 4096 / width)) { channels in
+            winogradInputTransform(vs.base, input: input.base + image * C * H * W + block.lowerBound * H * W, offsets: inOffsets.base,
+                                   channels: channels, totalChannels: b, plane: H * W, chunk: chunk, width: width)
         }
-        // M[ξ] (K × tiles) = U[ξ] (K × C) × V[ξ] (C × tiles)
+        // M[ξ] (K × tiles) (+)= U[ξ] (K × block) × V[ξ] (block × tiles)
         parallelFor(36) { xis in
             for xi in xis {
-                BLAS.sgemm(.none, .none, m: K, n: width, k: C, a: u.base + xi * K * C, lda: C,
-                           b: vs.base + xi * C * chunk, ldb: chunk, beta: 0, c: m.base + xi * K * chunk, ldc: chunk)
+                BLAS.sgemm(.none, .none, m: K, n: width, k: b, a: u.base + xi * K * b, lda: b,
+                           b: vs.base + xi * b * chunk, ldb: chunk, beta: beta, c: m.base + xi * K * chunk, ldc: chunk)
             }
         }
+        guard transformsOutput else { return }
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradOutputTransform(output.base + image * K * P * Q, m: m.base, offsets: outOffsets.base, epilogue: epilogue,
-                                    residualBase: image * K * P * Q, channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
+            winogradOutputTransform(output.base + image * imageOutputs + outputs.lowerBound * P * Q, m: m.base,
+                                    offsets: outOffsets.base, epilogue: epilogue, firstChannel: outputs.lowerBound,
+                                    residualBase: image * imageOutputs + outputs.lowerBound * P * Q, channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
                                     accumulate: accumulate)
         }
     }
@@ -342,27 +369,55 @@ func winogradConvolution(
 /// 512); wider chunks amortise each GEMM's packing of U[ξ] better (48 MB
 /// chunks were 2–4 % slower end to end). `slots`: the
 /// per-worker scratch areas the convolution needs.
+///
+/// `kernelBlock`: channels per block of transformed kernels. U is four
+/// times the 3×3 weights: whole, PSP's head (4096 → 512) needs 302 MB and
+/// FCN's 151 MB of scratch, which a training step would hold through its
+/// backward. With `workspace.boundsWinogradScratch` (training), U stays
+/// within half the workspace's `sharedColumnBudget` (16 MB) and a worker's
+/// chunk within a quarter; with blocks of input channels the chunks' M are
+/// kept for the whole batch (`sumsSize`) and summed over the blocks.
+/// Inference keeps U whole and the chunks wide: blocks of 32 MB made PSP's
+/// 480² prediction 14 % slower.
 struct WinogradPlan {
     let rows: WinogradAxis
     let columns: WinogradAxis
     let chunk: Int
     let chunksPerImage: Int
     let slots: Int
+    /// Channels per block of transformed kernels: input channels, or output
+    /// channels with `blocksOutputChannels`.
+    let kernelBlock: Int
+    let blocksOutputChannels: Bool
+    /// Scratch scalars of one worker: V[36, C or block, chunk], and M[36, K or block, chunk] unless kept in sums.
+    let slotSize: Int
+    /// Scalars of the M of every chunk of the batch, kept across blocks (0 without blocks).
+    let sumsSize: Int
 
-    init(_ g: ConvGeometry) {
+    init(_ g: ConvGeometry, workspace: Workspace) {
         (rows, columns) = Winograd.axes(g)
         let tiles = rows.count * columns.count
-        let budget = 24 << 20
-        let largest = max(32, (budget / (36 * (g.inputChannels + g.outputChannels))) & ~7)
+        let (C, K) = (g.inputChannels, g.outputChannels)
+        // Bounded (training): U within half the budget, a worker's chunk within a quarter.
+        let bounded = workspace.boundsWinogradScratch
+        let kernelBudget = bounded ? workspace.sharedColumnBudget / 2 : Int.max / 2
+        let blocks = (36 * K * C + kernelBudget - 1) / kernelBudget
+        // Blocks of the larger side: of input channels, the M kept across
+        // blocks is small (K); of output channels, each block transforms the
+        // inputs again, which is cheap when C is small (a data gradient's
+        // convolution of dY: PSP's head gives 512 → 4096).
+        blocksOutputChannels = blocks > 1 && K > C
+        kernelBlock = blocksOutputChannels ? (K + blocks - 1) / blocks : (C + blocks - 1) / blocks
+        let blocked = blocks > 1
+        // Channels of a slot's V and M: M lives in the sums with input blocks.
+        let slotChannels = blocksOutputChannels ? C + kernelBlock : blocked ? kernelBlock : C + K
+        let largest = max(32, ((bounded ? workspace.sharedColumnBudget / 4 : 24 << 20) / (36 * slotChannels)) & ~7)
         chunksPerImage = (tiles + largest - 1) / largest
         chunk = ((tiles + chunksPerImage - 1) / chunksPerImage + 7) & ~7
         slots = max(1, min(Parallelism.workerCount, g.batch * chunksPerImage))
+        slotSize = 36 * slotChannels * chunk
+        sumsSize = blocked && !blocksOutputChannels ? g.batch * chunksPerImage * 36 * K * chunk : 0
     }
-}
-
-/// Scratch scalars of one worker: V[36, C, chunk] and M[36, K, chunk].
-func winogradSlotSize(_ g: ConvGeometry, chunk: Int) -> Int {
-    36 * (g.inputChannels + g.outputChannels) * chunk
 }
 
 /// V[ξ, c, t] = (Bᵀ d_{c,t} B)[ξ] for every channel and every tile of the
@@ -407,10 +462,11 @@ private func winogradInputTransform(
 
 /// output[tile's outputs] = epilogue(Aᵀ M_{k,t} A), or += Aᵀ M_{k,t} A with
 /// `accumulate`, for every output channel and every tile of the chunk, 8
-/// tiles at a time. `residualBase`: the image's offset in the residual.
+/// tiles at a time. `residualBase`: the offset in the residual of `output`;
+/// `firstChannel`: the channel of `output` and of M's first row for the epilogue.
 private func winogradOutputTransform(
     _ output: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
-    epilogue: ConvolutionEpilogue, residualBase: Int, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
+    epilogue: ConvolutionEpilogue, firstChannel: Int, residualBase: Int, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
     accumulate: Bool
 ) {
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 24) { buffer in
@@ -441,7 +497,7 @@ private func winogradOutputTransform(
                         for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] += values[lane] }
                     } else {
                         for lane in 0..<8 where offset[lane] >= 0 {
-                            target[offset[lane]] = epilogue.apply(values[lane], channel: k, residualOffset: channelBase + offset[lane])
+                            target[offset[lane]] = epilogue.apply(values[lane], channel: firstChannel + k, residualOffset: channelBase + offset[lane])
                         }
                     }
                 }
@@ -471,13 +527,32 @@ private func transformAndConvolve(
     original: ConvGeometry, convolution: ConvGeometry, forDataGradient: Bool,
     epilogue: ConvolutionEpilogue, workspace: Workspace
 ) {
-    let plan = WinogradPlan(convolution)
-    let weights = Winograd.transformedWeightCount(convolution)
-    let base = workspace.scratch(weights + plan.slots * winogradSlotSize(convolution, chunk: plan.chunk))
-    winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
-                             inputChannels: original.inputChannels, forDataGradient: forDataGradient)
-    winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
-                        geometry: convolution, plan: plan, accumulate: forDataGradient, scratch: base + weights)
+    let plan = WinogradPlan(convolution, workspace: workspace)
+    let (C, K, block) = (convolution.inputChannels, convolution.outputChannels, plan.kernelBlock)
+    if plan.blocksOutputChannels {
+        let weights = 36 * block * C
+        let base = workspace.scratch(weights + plan.slots * plan.slotSize)
+        for first in stride(from: 0, to: K, by: block) {
+            let outputs = first..<min(K, first + block)
+            winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
+                                     inputChannels: original.inputChannels, forDataGradient: forDataGradient, rowRange: outputs)
+            winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
+                                geometry: convolution, plan: plan, accumulate: forDataGradient, scratch: base + weights,
+                                outputChannels: outputs)
+        }
+        return
+    }
+    let weights = 36 * K * block
+    let base = workspace.scratch(weights + plan.sumsSize + plan.slots * plan.slotSize)
+    for first in stride(from: 0, to: C, by: block) {
+        let channels = first..<min(C, first + block)
+        winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
+                                 inputChannels: original.inputChannels, forDataGradient: forDataGradient, columnRange: channels)
+        winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
+                            geometry: convolution, plan: plan, accumulate: forDataGradient,
+                            scratch: base + weights + plan.sumsSize, channels: channels,
+                            sums: plan.sumsSize > 0 ? base + weights : nil)
+    }
 }
 
 /// The geometry of the data gradient of `g` as a convolution of dY: channels

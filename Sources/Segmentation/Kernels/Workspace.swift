@@ -12,14 +12,30 @@ public final class Workspace {
     /// by block of input channels (`sharedBlockChannels`). Tests lower it to
     /// exercise the blocks.
     let sharedColumnBudget: Int
+    /// Whether the Winograd path keeps its scratch within
+    /// `sharedColumnBudget` too (`WinogradPlan`): its transformed kernels
+    /// (four times a layer's 3×3 weights, 302 MB for PSP's head) in blocks of
+    /// channels, its chunks of tiles smaller. Inference leaves them
+    /// whole and wide, which is fastest; a training step holds its workspace
+    /// through the backward, beside every saved activation, so
+    /// `Workspace.training()` bounds them.
+    let boundsWinogradScratch: Bool
 
+    /// A workspace for inference.
     public convenience init() {
         self.init(sharedColumnBudget: 8 << 20)
     }
 
-    init(sharedColumnBudget: Int) {
+    /// A workspace for training steps (and the validation between epochs
+    /// that borrows it): every kernel's scratch within 32 MB.
+    public static func training() -> Workspace {
+        Workspace(sharedColumnBudget: 8 << 20, boundsWinogradScratch: true)
+    }
+
+    init(sharedColumnBudget: Int, boundsWinogradScratch: Bool = false) {
         storage = TensorStorage(uninitializedCount: 0)
         self.sharedColumnBudget = sharedColumnBudget
+        self.boundsWinogradScratch = boundsWinogradScratch
     }
 
     /// Current capacity in scalars.
@@ -29,6 +45,9 @@ public final class Workspace {
     /// until the next call to `scratch`.
     func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
         if storage.count < count {
+            // The old buffer goes first: the contents are undefined anyway,
+            // and holding both would add the old size to the peak.
+            storage = TensorStorage(uninitializedCount: 0)
             storage = TensorStorage(uninitializedCount: count)
         }
         return storage.pointer

@@ -176,7 +176,7 @@ public final class Trainer {
                                          transform: TrainingTransform(baseSize: c.baseSize, cropSize: c.cropSize), seed: c.seed,
                                          startBatch: iteration, slots: share)
         defer { loader.stop() }
-        let workspace = Workspace()
+        let workspace = Workspace.training()
         let trainingStep = TrainingStep(network: network, parameters: parameters, loss: loss, communicator: communicator,
                                         syncBatchNorm: c.syncBN, workspace: workspace)
         let iterationsPerEpoch = max(1, train.count / c.miniBatchSize)

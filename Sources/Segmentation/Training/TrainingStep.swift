@@ -44,7 +44,7 @@ public final class TrainingStep {
 
     public init(network: SegmentationNetwork, parameters: ParameterStore, loss: SegmentationLoss,
                 communicator: any Communicator = SingleProcessCommunicator(), syncBatchNorm: Bool = false,
-                workspace: Workspace = Workspace(), absorbsGradients: Bool = true) {
+                workspace: Workspace = .training(), absorbsGradients: Bool = true) {
         self.network = network
         self.loss = loss
         self.communicator = communicator

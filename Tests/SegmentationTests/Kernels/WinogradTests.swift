@@ -73,6 +73,37 @@ struct WinogradTests {
         expectClose(db!, reference.bias, absoluteTolerance: 2e-6 * reduction, "bias gradient \(g)")
     }
 
+    /// In a training workspace, past its budget, the kernels are transformed
+    /// a block of channels at a time, of the larger side: 520 → 480 is cut
+    /// into blocks of 174 input channels (the last one partial) whose M are
+    /// summed, its data gradient (a convolution 480 → 520) into blocks of
+    /// 174 output channels; 480 → 520 the other way round. Forward with a bias (the
+    /// epilogue of an output block), data gradient accumulated; an
+    /// inference workspace keeps the kernels whole.
+    @Test(arguments: [(520, 480), (480, 520)])
+    func blocksOfTransformedKernelsMatchReference(_ channels: (Int, Int)) {
+        let g = ConvGeometry(batch: 2, inputChannels: channels.0, outputChannels: channels.1, inputHeight: 6, inputWidth: 5,
+                             kernelSize: 3, padding: 1)
+        let workspace = Workspace.training()
+        let forward = WinogradPlan(g, workspace: workspace), gradient = WinogradPlan(winogradDataGradientGeometry(g)!, workspace: workspace)
+        #expect(forward.kernelBlock == 174 && gradient.kernelBlock == 174)
+        #expect(forward.blocksOutputChannels == (g.outputChannels > g.inputChannels) && gradient.blocksOutputChannels != forward.blocksOutputChannels)
+        #expect(WinogradPlan(g, workspace: Workspace()).kernelBlock == g.inputChannels)
+        var generator = SplitMix64(seed: 25)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let b = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        expectClose(conv2d(x, weight: w, bias: b, geometry: g, workspace: workspace),
+                    conv2dReference(x, weight: w, bias: b, geometry: g), absoluteTolerance: 4e-6 * Float(g.columnRows), "forward \(g)")
+        let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let start = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        var dx: Tensor? = start, none: Tensor? = nil, noBias: Tensor? = nil
+        conv2dBackward(inputGradient: &dx, weightGradient: &none, biasGradient: &noBias, outputGradient: dy, input: x, weight: w,
+                       geometry: g, workspace: workspace)
+        expectClose(dx!, add(start, conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g).input),
+                    absoluteTolerance: 4e-6 * Float(g.outputChannels * 9), "data gradient \(g)")
+    }
+
     /// The weight gradient as the adjoint of the Winograd forward, called
     /// directly, accumulating into a non-zero dW: with the default budget
     /// (one block of channels, one chunk of tiles) and with one small enough
