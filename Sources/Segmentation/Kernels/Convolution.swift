@@ -203,6 +203,12 @@ func conv2dBackward(
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
+    if fastPaths, let crop = PaddingTaps.centredValidTaps(g) {
+        croppedKernelBackward(inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+                              outputGradient: outputGradient, input: input, weight: weight, geometry: g, crop: crop,
+                              workspace: workspace)
+        return
+    }
     if fastPaths, Winograd.applies(to: g) {
         // Each gradient Winograd computes leaves the rest to im2col.
         var inputGradient = inputGradient, weightGradient = weightGradient
@@ -503,7 +509,9 @@ public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil
 /// Adds the gradients of `conv2d` into each non-nil gradient tensor. With
 /// `fastPaths`, the gradients of a convolution `Winograd.applies(to:)` run
 /// by Winograd: the data gradient as a Winograd convolution of dY, the
-/// weight gradient as the adjoint of the Winograd forward.
+/// weight gradient as the adjoint of the Winograd forward; and a convolution
+/// whose outer taps only ever read padding runs as the convolution by its
+/// other taps (`PaddingTaps.centredValidTaps`).
 public func conv2dBackward(
     inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
     outputGradient: Tensor, input: Tensor, weight: Tensor,

@@ -179,3 +179,78 @@ func paddingSkippingForward(
         }
     }
 }
+
+// MARK: - Taps that never read the input
+
+extension PaddingTaps {
+    /// The convolution by the kernel taps that read inside the input for at
+    /// least one output, when they are a centred part of the kernel smaller
+    /// than it (stride 1): the other taps only ever multiply padding. DeepLab's
+    /// widest ASPP rate in training (3×3 at dilation 36 on the 30×30 map of a
+    /// 240 crop) reads the image with its centre tap alone, so it is a 1×1
+    /// convolution. `rows` and `columns`: the kept taps; same output.
+    static func centredValidTaps(_ g: ConvGeometry) -> (geometry: ConvGeometry, rows: Range<Int>, columns: Range<Int>)? {
+        guard g.strideHeight == 1, g.strideWidth == 1 else { return nil }
+        func kept(output: Int, input: Int, kernel: Int, padding: Int, dilation: Int) -> Range<Int>? {
+            let taps = tapSegments(outputExtent: output, inputExtent: input, kernel: kernel, padding: padding, dilation: dilation)
+                .map(\.taps).filter { !$0.isEmpty }
+            guard let lower = taps.map(\.lowerBound).min(), let upper = taps.map(\.upperBound).max(),
+                  lower == kernel - upper, padding - lower * dilation >= 0
+            else { return nil }
+            return lower..<upper
+        }
+        guard let rows = kept(output: g.outputHeight, input: g.inputHeight, kernel: g.kernelHeight,
+                              padding: g.paddingHeight, dilation: g.dilationHeight),
+              let columns = kept(output: g.outputWidth, input: g.inputWidth, kernel: g.kernelWidth,
+                                 padding: g.paddingWidth, dilation: g.dilationWidth),
+              rows.count * columns.count < g.kernelHeight * g.kernelWidth
+        else { return nil }
+        var cropped = g
+        cropped.kernelHeight = rows.count
+        cropped.kernelWidth = columns.count
+        cropped.paddingHeight = g.paddingHeight - rows.lowerBound * g.dilationHeight
+        cropped.paddingWidth = g.paddingWidth - columns.lowerBound * g.dilationWidth
+        if rows.count == 1 { cropped.dilationHeight = 1 }
+        if columns.count == 1 { cropped.dilationWidth = 1 }
+        guard cropped.outputHeight == g.outputHeight, cropped.outputWidth == g.outputWidth else { return nil }
+        return (cropped, rows, columns)
+    }
+}
+
+/// The backward of a convolution whose kept taps (`PaddingTaps.centredValidTaps`)
+/// are fewer than its kernel's: the backward of the convolution by those taps
+/// alone, its weight gradient added into theirs; the other taps' gradient is
+/// zero (they only multiply padding), so they are left as they are.
+func croppedKernelBackward(
+    inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+    biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, geometry g: ConvGeometry,
+    crop: (geometry: ConvGeometry, rows: Range<Int>, columns: Range<Int>), workspace: Workspace
+) {
+    let kernels = g.outputChannels * g.inputChannels
+    let (R, S) = (g.kernelHeight, g.kernelWidth)
+    let taps = crop.rows.count * crop.columns.count
+    let cropped = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kernels * taps)
+    defer { cropped.deallocate() }
+    let croppedGradient = cropped + kernels * taps
+    /// The kept taps of kernel `i` of a [K·C, R, S] weight, in [K·C, rows, columns] order.
+    func forEachKeptTap(_ body: (_ full: Int, _ kept: Int) -> Void) {
+        for i in 0..<kernels {
+            var t = i * taps
+            for r in crop.rows {
+                for s in crop.columns {
+                    body(i * R * S + r * S + s, t)
+                    t += 1
+                }
+            }
+        }
+    }
+    forEachKeptTap { full, kept in cropped[kept] = weight[full] }
+    if weightGradient != nil { croppedGradient.initialize(repeating: 0, count: kernels * taps) }
+    conv2dBackward(inputGradient: inputGradient, weightGradient: weightGradient == nil ? nil : croppedGradient,
+                   biasGradient: biasGradient, outputGradient: outputGradient, input: input, weight: cropped,
+                   geometry: crop.geometry, workspace: workspace)
+    if let weightGradient {
+        forEachKeptTap { full, kept in weightGradient[full] += croppedGradient[kept] }
+    }
+}

@@ -85,4 +85,51 @@ struct PaddingTapsTests {
                         absoluteTolerance: 2e-6 * Float(g.columnRows), "fastPaths \(fast)")
         }
     }
+
+    /// Taps that only ever read padding are dropped from the backward: at
+    /// dilation 36 on 30×30 only the centre tap reads the image (a 1×1
+    /// convolution); dilation 8 on 7 rows with 1 on 9 columns keeps a 1×3
+    /// kernel; dilation 24 on 30×30 keeps all. Gradients accumulate into
+    /// non-zero tensors, and the dropped taps' weight gradient stays as it
+    /// was (theirs is exactly zero).
+    @Test func backwardWithoutTheTapsThatNeverReadTheImage() throws {
+        let centre = ConvGeometry(batch: 2, inputChannels: 8, outputChannels: 6, inputHeight: 30, inputWidth: 30,
+                                  kernelSize: 3, padding: 36, dilation: 36)
+        let row = ConvGeometry(batch: 1, inputChannels: 5, outputChannels: 7, inputHeight: 7, inputWidth: 9,
+                               kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               paddingHeight: 8, paddingWidth: 1, dilationHeight: 8, dilationWidth: 1)
+        #expect(PaddingTaps.centredValidTaps(ConvGeometry(batch: 1, inputChannels: 8, outputChannels: 6, inputHeight: 30,
+                                                          inputWidth: 30, kernelSize: 3, padding: 24, dilation: 24)) == nil)
+        let centreCrop = try #require(PaddingTaps.centredValidTaps(centre))
+        #expect(centreCrop.rows == 1..<2 && centreCrop.columns == 1..<2 && centreCrop.geometry.isPointwise)
+        let rowCrop = try #require(PaddingTaps.centredValidTaps(row))
+        #expect(rowCrop.rows == 1..<2 && rowCrop.columns == 0..<3 && rowCrop.geometry.kernelWidth == 3)
+        for g in [centre, row] {
+            var generator = SplitMix64(seed: 31)
+            let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+            let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+            let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+            let startX = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+            let startW = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+            let startB = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+            var dx: Tensor? = startX, dw: Tensor? = startW, db: Tensor? = startB
+            conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy,
+                           input: x, weight: w, geometry: g, fastPaths: true)
+            let reference = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g)
+            let reduction = Float(g.batch * g.outputPlane)
+            expectClose(dx!, add(startX, reference.input), absoluteTolerance: 2e-6 * Float(g.outputChannels * 9), "input gradient \(g)")
+            expectClose(dw!, add(startW, reference.weight), absoluteTolerance: 2e-6 * reduction, "weight gradient \(g)")
+            expectClose(db!, add(startB, reference.bias), absoluteTolerance: 2e-6 * reduction, "bias gradient \(g)")
+            // The dropped taps: untouched, bit for bit.
+            let crop = try #require(PaddingTaps.centredValidTaps(g))
+            for i in 0..<(g.outputChannels * g.inputChannels) {
+                for r in 0..<3 {
+                    for c in 0..<3 where !(crop.rows.contains(r) && crop.columns.contains(c)) {
+                        let at = (i * 3 + r) * 3 + c
+                        #expect(dw!.scalars[at] == startW.scalars[at], "dropped tap \(r),\(c) of kernel \(i), \(g)")
+                    }
+                }
+            }
+        }
+    }
 }
