@@ -239,6 +239,25 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
     }
 }
 
+/// The values of 8 tiles at `offsets` in `source`, zero where an offset is -1.
+@inline(__always)
+private func gather8(_ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>) -> Float8 {
+    var lanes = Float8.zero
+    for lane in 0..<8 where offsets[lane] >= 0 { lanes[lane] = source[offsets[lane]] }
+    return lanes
+}
+
+/// The 6 transformed values of a row, 8 tiles each, `stride` apart.
+@inline(__always)
+private func store6(_ r: (Float8, Float8, Float8, Float8, Float8, Float8), _ base: UnsafeMutablePointer<Float>, stride: Int) {
+    store8(r.0, base, 0)
+    store8(r.1, base + stride, 0)
+    store8(r.2, base + 2 * stride, 0)
+    store8(r.3, base + 3 * stride, 0)
+    store8(r.4, base + 4 * stride, 0)
+    store8(r.5, base + 5 * stride, 0)
+}
+
 // MARK: - The convolution
 
 /// `output[N, K, P, Q] (=|+=) conv(input[N, C, H, W], kernels) + bias[K]`
@@ -296,32 +315,8 @@ func winogradConvolution(
         let first = (item % chunksPerImage) * chunk
         let count = min(chunk, tilesPerImage - first)
         let width = (count + 7) & ~7   // GEMM columns: whole groups of 8 tiles
-        // Per tile: the input offset of each of its 36 inputs and the output
-        // offset of each of its 16 outputs, -1 where they fall outside the
-        // image (padding, or a partial tile). Stored [element, tile].
-        for t in 0..<chunk {
-            guard t < count else {
-                for e in 0..<36 { inputOffsets[e * chunk + t] = -1 }
-                for e in 0..<16 { outputOffsets[e * chunk + t] = -1 }
-                continue
-            }
-            let tile = first + t
-            let (row, column) = (tile / columnAxis.count, tile % columnAxis.count)
-            for a in 0..<6 {
-                let y = rowAxis.inputs[6 * row + a]
-                for b in 0..<6 {
-                    let x = columnAxis.inputs[6 * column + b]
-                    inputOffsets[(6 * a + b) * chunk + t] = y >= 0 && x >= 0 ? y * W + x : -1
-                }
-            }
-            for a in 0..<4 {
-                let y = rowAxis.outputs[4 * row + a]
-                for b in 0..<4 {
-                    let x = columnAxis.outputs[4 * column + b]
-                    outputOffsets[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? y * Q + x : -1
-                }
-            }
-        }
+        winogradTileOffsets(inputOffsets, outputOffsets, tiles: first..<(first + count), chunk: chunk, rows: rowAxis,
+                            columns: columnAxis, inputWidth: W, outputWidth: Q)
         let vs = SendablePointer(v)
         let inOffsets = SendablePointer(inputOffsets), outOffsets = SendablePointer(outputOffsets)
         let b = block.count
@@ -360,6 +355,42 @@ func winogradConvolution(
         let outputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 16 * chunk)
         defer { inputOffsets.deallocate(); outputOffsets.deallocate() }
         for item in dealt..<items { process(item, slot: 0, inputOffsets: inputOffsets, outputOffsets: outputOffsets) }
+    }
+}
+
+/// Per tile of `tiles` (at most `chunk`, numbered over the batch with
+/// `tilesPerImage` each; without `imageStrides`, those of one image): the
+/// offset of each of its 36 inputs and of each of its 16 outputs, -1 where
+/// they fall outside the image (padding, or a partial tile), and -1 for the
+/// rest of the chunk. Stored [element, tile].
+func winogradTileOffsets(
+    _ inputOffsets: UnsafeMutablePointer<Int>, _ outputOffsets: UnsafeMutablePointer<Int>, tiles: Range<Int>, chunk: Int,
+    rows rowAxis: WinogradAxis, columns columnAxis: WinogradAxis, inputWidth W: Int, outputWidth Q: Int,
+    imageStrides: (input: Int, output: Int) = (0, 0), tilesPerImage: Int = .max
+) {
+    for t in 0..<chunk {
+        guard t < tiles.count else {
+            for e in 0..<36 { inputOffsets[e * chunk + t] = -1 }
+            for e in 0..<16 { outputOffsets[e * chunk + t] = -1 }
+            continue
+        }
+        let (image, tile) = (tiles.lowerBound + t).quotientAndRemainder(dividingBy: tilesPerImage)
+        let (row, column) = tile.quotientAndRemainder(dividingBy: columnAxis.count)
+        let (inputBase, outputBase) = (image * imageStrides.input, image * imageStrides.output)
+        for a in 0..<6 {
+            let y = rowAxis.inputs[6 * row + a]
+            for b in 0..<6 {
+                let x = columnAxis.inputs[6 * column + b]
+                inputOffsets[(6 * a + b) * chunk + t] = y >= 0 && x >= 0 ? inputBase + y * W + x : -1
+            }
+        }
+        for a in 0..<4 {
+            let y = rowAxis.outputs[4 * row + a]
+            for b in 0..<4 {
+                let x = columnAxis.outputs[4 * column + b]
+                outputOffsets[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? outputBase + y * Q + x : -1
+            }
+        }
     }
 }
 
@@ -432,12 +463,7 @@ private func winogradInputTransform(
             let source = input + c * plane
             let target = v + c * chunk
             for group in stride(from: 0, to: width, by: 8) {
-                for e in 0..<36 {
-                    let offset = offsets + e * chunk + group
-                    var lanes = Float8.zero
-                    for lane in 0..<8 where offset[lane] >= 0 { lanes[lane] = source[offset[lane]] }
-                    d[e] = lanes
-                }
+                for e in 0..<36 { d[e] = gather8(source, offsets + e * chunk + group) }
                 // Bᵀ d: columns
                 for b in 0..<6 {
                     let r = inputTransform(d[b], d[6 + b], d[12 + b], d[18 + b], d[24 + b], d[30 + b])
@@ -447,13 +473,7 @@ private func winogradInputTransform(
                 for a in 0..<6 {
                     let row = 6 * a
                     let r = inputTransform(t[row], t[row + 1], t[row + 2], t[row + 3], t[row + 4], t[row + 5])
-                    let base = target + row * C * chunk + group
-                    store8(r.0, base, 0)
-                    store8(r.1, base + 1 * C * chunk, 0)
-                    store8(r.2, base + 2 * C * chunk, 0)
-                    store8(r.3, base + 3 * C * chunk, 0)
-                    store8(r.4, base + 4 * C * chunk, 0)
-                    store8(r.5, base + 5 * C * chunk, 0)
+                    store6(r, target + row * C * chunk + group, stride: C * chunk)
                 }
             }
         }
@@ -647,29 +667,9 @@ func winogradWeightGradient(
     /// Fills the offsets of chunk `index`; returns its GEMM width (whole groups of 8 tiles).
     func cut(_ index: Int) -> Int {
         let first = index * chunk, count = min(chunk, tiles - first)
-        for t in 0..<chunk {
-            guard t < count else {
-                for e in 0..<36 { inputOffsets.base[e * chunk + t] = -1 }
-                for e in 0..<16 { outputOffsets.base[e * chunk + t] = -1 }
-                continue
-            }
-            let (image, tile) = (first + t).quotientAndRemainder(dividingBy: tilesPerImage)
-            let (row, column) = tile.quotientAndRemainder(dividingBy: columnAxis.count)
-            for a in 0..<6 {
-                let y = rowAxis.inputs[6 * row + a]
-                for b in 0..<6 {
-                    let x = columnAxis.inputs[6 * column + b]
-                    inputOffsets.base[(6 * a + b) * chunk + t] = y >= 0 && x >= 0 ? image * C * H * W + y * W + x : -1
-                }
-            }
-            for a in 0..<4 {
-                let y = rowAxis.outputs[4 * row + a]
-                for b in 0..<4 {
-                    let x = columnAxis.outputs[4 * column + b]
-                    outputOffsets.base[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? image * K * P * Q + y * Q + x : -1
-                }
-            }
-        }
+        winogradTileOffsets(inputOffsets.base, outputOffsets.base, tiles: first..<(first + count), chunk: chunk,
+                            rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q,
+                            imageStrides: (C * H * W, K * P * Q), tilesPerImage: tilesPerImage)
         return (count + 7) & ~7
     }
 
@@ -742,12 +742,7 @@ private func winogradOutputGradientTransform(
             let source = outputGradient + k * plane
             let target = dm + k * chunk
             for group in stride(from: 0, to: width, by: 8) {
-                for e in 0..<16 {
-                    let offset = offsets + e * chunk + group
-                    var lanes = Float8.zero
-                    for lane in 0..<8 where offset[lane] >= 0 { lanes[lane] = source[offset[lane]] }
-                    y[e] = lanes
-                }
+                for e in 0..<16 { y[e] = gather8(source, offsets + e * chunk + group) }
                 // A dY: each of the 4 columns becomes 6 values (s is 6×4).
                 for b in 0..<4 {
                     let r = outputGradientTransform(y[b], y[4 + b], y[8 + b], y[12 + b])
@@ -756,13 +751,7 @@ private func winogradOutputGradientTransform(
                 // (A dY) Aᵀ: each of the 6 rows becomes 6 values, into dM.
                 for a in 0..<6 {
                     let r = outputGradientTransform(s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3])
-                    let base = target + 6 * a * K * chunk + group
-                    store8(r.0, base, 0)
-                    store8(r.1, base + 1 * K * chunk, 0)
-                    store8(r.2, base + 2 * K * chunk, 0)
-                    store8(r.3, base + 3 * K * chunk, 0)
-                    store8(r.4, base + 4 * K * chunk, 0)
-                    store8(r.5, base + 5 * K * chunk, 0)
+                    store6(r, target + 6 * a * K * chunk + group, stride: K * chunk)
                 }
             }
         }

@@ -262,27 +262,25 @@ struct WinogradTests {
         // The data gradient (a Winograd convolution of dY) against the float64 reference.
         let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
         let expected = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g).input
-        var fast: Tensor? = .zeros(g.inputShape), slow: Tensor? = .zeros(g.inputShape), none: Tensor? = nil, noBias: Tensor? = nil
-        conv2dBackward(inputGradient: &fast, weightGradient: &none, biasGradient: &noBias, outputGradient: dy,
-                       input: x, weight: w, geometry: g, fastPaths: true)
-        conv2dBackward(inputGradient: &slow, weightGradient: &none, biasGradient: &noBias, outputGradient: dy,
-                       input: x, weight: w, geometry: g, fastPaths: false)
-        let gradientScale = maximumMagnitude(expected)
-        let winogradGradientError = maximumDifference(fast!, expected) / gradientScale
-        let col2imError = maximumDifference(slow!, expected) / gradientScale
+        /// One gradient by the fast paths and by im2col, each as max |error| / max |expected|.
+        func errors(input: Bool, expected: Tensor) -> (fast: Float, im2col: Float) {
+            let results = [true, false].map { fastPaths -> Tensor in
+                var dx: Tensor? = input ? .zeros(g.inputShape) : nil, dw: Tensor? = input ? nil : .zeros(g.weightShape)
+                var noBias: Tensor? = nil
+                conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &noBias, outputGradient: dy,
+                               input: x, weight: w, geometry: g, fastPaths: fastPaths)
+                return input ? dx! : dw!
+            }
+            let scale = maximumMagnitude(expected)
+            return (maximumDifference(results[0], expected) / scale, maximumDifference(results[1], expected) / scale)
+        }
+        let (winogradGradientError, col2imError) = errors(input: true, expected: expected)
         print("Winograd F(4x4,3x3) data gradient: max error / max|dx| = \(winogradGradientError); im2col + col2im: \(col2imError)")
         #expect(winogradGradientError < 1e-5)
 
         // The weight gradient (the adjoint of the Winograd forward) against the float64 reference.
         let expectedWeight = conv2dBackwardReference(outputGradient: dy, input: x, weight: w, geometry: g).weight
-        var fastWeight: Tensor? = .zeros(g.weightShape), slowWeight: Tensor? = .zeros(g.weightShape), noInput: Tensor? = nil
-        conv2dBackward(inputGradient: &noInput, weightGradient: &fastWeight, biasGradient: &noBias, outputGradient: dy,
-                       input: x, weight: w, geometry: g, fastPaths: true)
-        conv2dBackward(inputGradient: &noInput, weightGradient: &slowWeight, biasGradient: &noBias, outputGradient: dy,
-                       input: x, weight: w, geometry: g, fastPaths: false)
-        let weightScale = maximumMagnitude(expectedWeight)
-        let winogradWeightError = maximumDifference(fastWeight!, expectedWeight) / weightScale
-        let im2colWeightError = maximumDifference(slowWeight!, expectedWeight) / weightScale
+        let (winogradWeightError, im2colWeightError) = errors(input: false, expected: expectedWeight)
         print("Winograd F(4x4,3x3) weight gradient: max error / max|dw| = \(winogradWeightError); im2col + sgemm: \(im2colWeightError)")
         #expect(winogradWeightError < 1e-5)
     }
