@@ -176,10 +176,8 @@ private func outputTransform(
 func winogradTransformWeights(
     _ u: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
     outputChannels K: Int, inputChannels C: Int, forDataGradient: Bool,
-    rowRange: Range<Int>? = nil, columnRange: Range<Int>? = nil
+    rowRange allRows: Range<Int>, columnRange range: Range<Int>
 ) {
-    let allRows = rowRange ?? 0..<(forDataGradient ? C : K)
-    let range = columnRange ?? 0..<(forDataGradient ? K : C)
     let columns = range.count
     let plane = allRows.count * columns
     let u = SendablePointer(u), weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
@@ -276,20 +274,19 @@ private func store6(_ r: (Float8, Float8, Float8, Float8, Float8, Float8), _ bas
 /// leftover chunks (fewer than the workers) split their transforms over
 /// channels and their 36 GEMMs over the workers.
 ///
-/// With `sums`, the kernels cover only the input channels `channels` (a
-/// block of `plan.kernelBlock`): each chunk's M[36, K, chunk] then lives in
-/// `sums` (one per chunk of the batch) across the blocks, the first block's
-/// GEMMs overwrite it, the others add to it, and the last block transforms
-/// it into the output. With `outputChannels`, the kernels (U[36, block, C])
-/// and the results cover only those output channels.
+/// The kernels cover `inputChannels` × `outputChannels` (all of one side;
+/// `WinogradPlan.kernelBlock`). With a block of input channels, each chunk's
+/// M[36, K, chunk] lives in `sums` (one per chunk of the batch) across the
+/// blocks: the first block's GEMMs overwrite it, the others add to it, and
+/// the last block transforms it into the output. With a block of output
+/// channels, only those are computed and written.
 func winogradConvolution(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
-    channels: Range<Int>? = nil, sums: UnsafeMutablePointer<Float>? = nil, outputChannels: Range<Int>? = nil
+    inputChannels block: Range<Int>, outputChannels outputs: Range<Int>, sums: UnsafeMutablePointer<Float>?
 ) {
     let (C, H, W, P, Q) = (g.inputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
-    let outputs = outputChannels ?? 0..<g.outputChannels
     precondition(sums == nil || outputs.count == g.outputChannels, "blocks of input and output channels at once")
     // K: the output channels computed here; the output's images keep their whole stride.
     let (K, imageOutputs) = (outputs.count, g.outputChannels * P * Q)
@@ -297,7 +294,6 @@ func winogradConvolution(
     let tilesPerImage = rowAxis.count * columnAxis.count
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
     let items = g.batch * chunksPerImage
-    let block = channels ?? 0..<C
     precondition(sums != nil || block.count == C, "a block of input channels needs sums across the blocks")
     let (beta, transformsOutput): (Float, Bool) = (block.lowerBound == 0 ? 0 : 1, block.upperBound == C)
     let slotSize = plan.slotSize
@@ -549,28 +545,20 @@ private func transformAndConvolve(
 ) {
     let plan = WinogradPlan(convolution, workspace: workspace)
     let (C, K, block) = (convolution.inputChannels, convolution.outputChannels, plan.kernelBlock)
-    if plan.blocksOutputChannels {
-        let weights = 36 * block * C
-        let base = workspace.scratch(weights + plan.slots * plan.slotSize)
-        for first in stride(from: 0, to: K, by: block) {
-            let outputs = first..<min(K, first + block)
-            winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
-                                     inputChannels: original.inputChannels, forDataGradient: forDataGradient, rowRange: outputs)
-            winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
-                                geometry: convolution, plan: plan, accumulate: forDataGradient, scratch: base + weights,
-                                outputChannels: outputs)
-        }
-        return
+    // Blocks of input channels (all outputs each) or of output channels (all inputs each).
+    let blocks = stride(from: 0, to: plan.blocksOutputChannels ? K : C, by: block).map { first in
+        plan.blocksOutputChannels ? (inputs: 0..<C, outputs: first..<min(K, first + block))
+                                  : (inputs: first..<min(C, first + block), outputs: 0..<K)
     }
-    let weights = 36 * K * block
+    let weights = 36 * blocks[0].inputs.count * blocks[0].outputs.count
     let base = workspace.scratch(weights + plan.sumsSize + plan.slots * plan.slotSize)
-    for first in stride(from: 0, to: C, by: block) {
-        let channels = first..<min(C, first + block)
+    for (inputs, outputs) in blocks {
         winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
-                                 inputChannels: original.inputChannels, forDataGradient: forDataGradient, columnRange: channels)
+                                 inputChannels: original.inputChannels, forDataGradient: forDataGradient,
+                                 rowRange: outputs, columnRange: inputs)
         winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
                             geometry: convolution, plan: plan, accumulate: forDataGradient,
-                            scratch: base + weights + plan.sumsSize, channels: channels,
+                            scratch: base + weights + plan.sumsSize, inputChannels: inputs, outputChannels: outputs,
                             sums: plan.sumsSize > 0 ? base + weights : nil)
     }
 }
@@ -673,24 +661,23 @@ func winogradWeightGradient(
         return (count + 7) & ~7
     }
 
-    var width = chunks == 1 ? cut(0) : 0
-    if chunks == 1 {
+    /// Cuts chunk `index` and transforms its dY into dM; returns its GEMM width.
+    func transformOutputGradient(_ index: Int) -> Int {
+        let width = cut(index)
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
             winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: outputOffsets.base, channels: channels,
                                             totalChannels: K, plane: P * Q, chunk: chunk, width: width)
         }
+        return width
     }
+
+    // One chunk (training crops): its dM serves every block of channels.
+    var width = chunks == 1 ? transformOutputGradient(0) : 0
     for first in stride(from: 0, to: C, by: blockChannels) {
         let block = min(blockChannels, C - first)
         let blockInput = SendablePointer(x.base + first * H * W)
         for index in 0..<chunks {
-            if chunks > 1 {
-                width = cut(index)
-                parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
-                    winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: outputOffsets.base, channels: channels,
-                                                    totalChannels: K, plane: P * Q, chunk: chunk, width: width)
-                }
-            }
+            if chunks > 1 { width = transformOutputGradient(index) }
             parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
                 winogradInputTransform(v.base, input: blockInput.base, offsets: inputOffsets.base,
                                        channels: channels, totalChannels: block, plane: H * W, chunk: chunk, width: width)

@@ -27,7 +27,8 @@ public final class Workspace {
     }
 
     /// A workspace for training steps (and the validation between epochs
-    /// that borrows it): every kernel's scratch within 32 MB.
+    /// that borrows it): the Winograd path's scratch bounded by the same
+    /// 32 MB budget as the shared column matrices.
     public static func training() -> Workspace {
         Workspace(sharedColumnBudget: 8 << 20, boundsWinogradScratch: true)
     }
