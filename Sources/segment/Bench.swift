@@ -22,24 +22,38 @@ struct BenchConv: ParsableCommand {
     @Option(help: "Batch size.")
     var batch = 2
 
+    @Option(name: .customLong("layer"), help: ArgumentHelp(
+        "A layer to time instead of ResNet-50's, as the table names them: '3x3 2048->256 d12 @60x60' (kernel, input->output channels, optional dilation, input size; stride 1, size-preserving padding). Repeatable.",
+        valueName: "layer"))
+    var layers: [String] = []
+
+    @Flag(help: "Time the inference forward only (the paths and workspace a prediction uses) instead of a training step's forward and backward.")
+    var inference = false
+
     @Flag(help: "Print a JSON array instead of a table.")
     var json = false
 
     func validate() throws {
+        for layer in layers where ConvolutionBenchmark.Shape(parsing: layer, batch: batch) == nil {
+            throw ValidationError("--layer '\(layer)' is not a layer: write it as '3x3 2048->256 d12 @60x60' (odd square kernel, channels, optional dilation, input size)")
+        }
         guard runs >= 5 else { throw ValidationError("--runs must be at least 5 (a median of fewer is noise)") }
         guard warmup >= 1 else { throw ValidationError("--warmup must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be positive") }
     }
 
     func run() throws {
-        let shapes = ConvolutionBenchmark.resnet50Shapes(batch: batch)
+        let shapes = layers.isEmpty
+            ? ConvolutionBenchmark.resnet50Shapes(batch: batch)
+            : layers.map { ConvolutionBenchmark.Shape(parsing: $0, batch: batch)! }
         if !json {
             print("workers: \(Parallelism.workerCount); \(BLAS.configuration)")
             print("batch \(batch), median of \(runs) runs after \(warmup) warm-up; reference: bare cblas_sgemm of the same M×N×K on \(Parallelism.workerCount) OpenBLAS threads")
             print(pad("layer", 34) + pad("pass", 10) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
                   + pad("sgemm", 10, right: true) + pad("ratio", 8, right: true) + pad("cores", 7, right: true))
         }
-        let rows = ConvolutionBenchmark.run(shapes: shapes, runs: runs, warmup: warmup) { row in
+        let rows = ConvolutionBenchmark.run(shapes: shapes, runs: runs, warmup: warmup,
+                                            mode: inference ? .inference : .training) { row in
             guard !json else { return }
             print(pad(row.name, 34) + pad(row.pass, 10) + pad(String(format: "%.2f", row.median_ms), 10, right: true)
                   + pad(String(format: "%.1f", row.gflops), 10, right: true)

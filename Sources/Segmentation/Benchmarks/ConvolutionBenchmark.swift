@@ -18,6 +18,28 @@ public enum ConvolutionBenchmark {
     public struct Shape: Sendable {
         public var name: String
         public var geometry: ConvGeometry
+
+        public init(name: String, geometry: ConvGeometry) {
+            self.name = name
+            self.geometry = geometry
+        }
+
+        /// A layer written as the table names them: `3x3 2048->256 d12 @60x60`
+        /// (kernel, input -> output channels, optional dilation, input size;
+        /// stride 1, padding that keeps the size), or nil if `text` is not one.
+        public init?(parsing text: String, batch: Int) {
+            let pattern = /\s*(\d+)x(\d+)\s+(\d+)->(\d+)(?:\s+d(\d+))?\s+@(\d+)x(\d+)\s*/
+            guard let match = text.wholeMatch(of: pattern),
+                  let kh = Int(match.1), let kw = Int(match.2), kh == kw, kh % 2 == 1,
+                  let c = Int(match.3), let k = Int(match.4), let h = Int(match.6), let w = Int(match.7),
+                  c >= 1, k >= 1, h >= 1, w >= 1, c * h * w <= 1 << 28, k * h * w <= 1 << 28, c * k <= 1 << 26
+            else { return nil }
+            let dilation = match.5.flatMap { Int($0) } ?? 1
+            guard dilation >= 1, dilation <= 1024 else { return nil }
+            name = text.trimmingCharacters(in: .whitespaces)
+            geometry = ConvGeometry(batch: batch, inputChannels: c, outputChannels: k, inputHeight: h, inputWidth: w,
+                                    kernelSize: kh, stride: 1, padding: dilation * (kh / 2), dilation: dilation)
+        }
     }
 
     public struct Row: Codable, Sendable, Equatable {
@@ -93,8 +115,11 @@ public enum ConvolutionBenchmark {
     }
 
     /// Runs every shape; `progress` receives each row as it is measured.
+    /// `.training` times the forward and the backward as a training step runs
+    /// them; `.inference` only the forward, with the paths and the workspace
+    /// a prediction uses.
     public static func run(
-        shapes: [Shape] = resnet50Shapes(), runs: Int = 7, warmup: Int = 2,
+        shapes: [Shape] = resnet50Shapes(), runs: Int = 7, warmup: Int = 2, mode: Mode = .training,
         progress: (Row) -> Void = { _ in }
     ) -> [Row] {
         precondition(runs >= 1 && warmup >= 0)
@@ -106,8 +131,8 @@ public enum ConvolutionBenchmark {
             let w = Tensor.uniform(g.weightShape, in: -0.1...0.1, using: &generator)
             let bias = Tensor.uniform([g.outputChannels], in: -0.1...0.1, using: &generator)
             let dy = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
-            let workspace = Workspace()
-            let fastPaths = FastConvolutions.isEnabled(for: .training)
+            let workspace = mode == .training ? Workspace.training() : Workspace()
+            let fastPaths = FastConvolutions.isEnabled(for: mode)
             let M = g.outputChannels, N = g.batch * g.outputPlane, K = g.columnRows
             let flops = 2.0 * Double(M) * Double(N) * Double(K)
 
@@ -119,6 +144,7 @@ public enum ConvolutionBenchmark {
             let sgemmForward = referenceMilliseconds(runs: runs, warmup: warmup, products: [(.none, .none, M, N, K)])
             rows.append(row(shape.name, "forward", forward, flops, sgemmForward, forwardCores))
             progress(rows.last!)
+            guard mode == .training else { continue }
 
             // Backward: data and weight (and bias) gradients, accumulated into existing buffers.
             var dx: Tensor? = .zeros(g.inputShape), dw: Tensor? = .zeros(g.weightShape)

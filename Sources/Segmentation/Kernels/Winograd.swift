@@ -237,12 +237,49 @@ private func store(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) 
     }
 }
 
-/// The values of 8 tiles at `offsets` in `source`, zero where an offset is -1.
+/// The values of 8 tiles at `offsets` in `source`, zero where an offset is
+/// -1; with `whole` (no offset of the group is -1), without the tests.
 @inline(__always)
-private func gather8(_ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>) -> Float8 {
+private func gather8(_ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, whole: Bool) -> Float8 {
+    if whole {
+        return Float8(source[offsets[0]], source[offsets[1]], source[offsets[2]], source[offsets[3]],
+                      source[offsets[4]], source[offsets[5]], source[offsets[6]], source[offsets[7]])
+    }
     var lanes = Float8.zero
     for lane in 0..<8 where offsets[lane] >= 0 { lanes[lane] = source[offsets[lane]] }
     return lanes
+}
+
+/// Writes (or adds) 8 tiles' values at `offsets` in `target`, skipping the
+/// offsets of -1; with `whole` (none is -1), without the tests.
+@inline(__always)
+private func scatter8(_ values: Float8, _ target: UnsafeMutablePointer<Float>, _ offsets: UnsafePointer<Int>,
+                      whole: Bool, accumulate: Bool) {
+    if whole {
+        if accumulate {
+            for lane in 0..<8 { target[offsets[lane]] += values[lane] }
+        } else {
+            for lane in 0..<8 { target[offsets[lane]] = values[lane] }
+        }
+    } else if accumulate {
+        for lane in 0..<8 where offsets[lane] >= 0 { target[offsets[lane]] += values[lane] }
+    } else {
+        for lane in 0..<8 where offsets[lane] >= 0 { target[offsets[lane]] = values[lane] }
+    }
+}
+
+/// For each group of 8 tiles of a chunk's offset table ([element, tile],
+/// `elements` rows of `chunk`), whether none of its offsets is -1: such a
+/// group (an interior tile's) is gathered and scattered without per-lane
+/// tests. Computed once per chunk and shared by all channels.
+private func wholeGroups(_ offsets: UnsafePointer<Int>, elements: Int, chunk: Int, width: Int) -> [Bool] {
+    stride(from: 0, to: width, by: 8).map { group in
+        for e in 0..<elements {
+            let row = offsets + e * chunk + group
+            for lane in 0..<8 where row[lane] < 0 { return false }
+        }
+        return true
+    }
 }
 
 /// The 6 transformed values of a row, 8 tiles each, `stride` apart.
@@ -453,13 +490,15 @@ private func winogradInputTransform(
     _ v: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
     channels: Range<Int>, totalChannels C: Int, plane: Int, chunk: Int, width: Int
 ) {
+    let whole = wholeGroups(offsets, elements: 36, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 72) { buffer in
         let d = buffer.baseAddress!, t = d + 36
         for c in channels {
             let source = input + c * plane
             let target = v + c * chunk
             for group in stride(from: 0, to: width, by: 8) {
-                for e in 0..<36 { d[e] = gather8(source, offsets + e * chunk + group) }
+                let isWhole = whole[group / 8]
+                for e in 0..<36 { d[e] = gather8(source, offsets + e * chunk + group, whole: isWhole) }
                 // Bᵀ d: columns
                 for b in 0..<6 {
                     let r = inputTransform(d[b], d[6 + b], d[12 + b], d[18 + b], d[24 + b], d[30 + b])
@@ -485,13 +524,19 @@ private func winogradOutputTransform(
     epilogue: ConvolutionEpilogue, firstChannel: Int, residualBase: Int, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
     accumulate: Bool
 ) {
+    let whole = wholeGroups(offsets, elements: 16, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 24) { buffer in
         let s = buffer.baseAddress!, y = s + 36
         for k in channels {
             let target = output + k * plane
             let source = m + k * chunk
-            let channelBase = residualBase + k * plane
+            // The epilogue on 8 tiles at once, in the order of `ConvolutionEpilogue.apply`.
+            let channel = firstChannel + k
+            let scale = epilogue.scale.map { Float8(repeating: $0[channel]) }
+            let shift = epilogue.shift.map { Float8(repeating: $0[channel]) }
+            let residual = epilogue.residual.map { $0 + residualBase + k * plane }
             for group in stride(from: 0, to: width, by: 8) {
+                let isWhole = whole[group / 8]
                 // Aᵀ M: columns (rows 0..<4 of s, 6 wide)
                 for col in 0..<6 {
                     let column = source + col * K * chunk + group
@@ -508,14 +553,15 @@ private func winogradOutputTransform(
                 }
                 for e in 0..<16 {
                     let offset = offsets + e * chunk + group
-                    let values = y[e]
-                    if accumulate {
-                        for lane in 0..<8 where offset[lane] >= 0 { target[offset[lane]] += values[lane] }
-                    } else {
-                        for lane in 0..<8 where offset[lane] >= 0 {
-                            target[offset[lane]] = epilogue.apply(values[lane], channel: firstChannel + k, residualOffset: channelBase + offset[lane])
-                        }
+                    var values = y[e]
+                    if !accumulate {
+                        if let scale { values *= scale }
+                        if let shift { values += shift }
+                        if let residual { values += gather8(residual, offset, whole: isWhole) }
+                        // max(v, 0) as the scalar epilogue has it: +0 for ±0, NaN kept.
+                        if epilogue.relu { values = values.replacing(with: 0, where: values .<= 0) }
                     }
+                    scatter8(values, target, offset, whole: isWhole, accumulate: accumulate)
                 }
             }
         }
@@ -723,13 +769,15 @@ private func winogradOutputGradientTransform(
     _ dm: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
     channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int
 ) {
+    let whole = wholeGroups(offsets, elements: 16, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 16 + 24) { buffer in
         let y = buffer.baseAddress!, s = y + 16
         for k in channels {
             let source = outputGradient + k * plane
             let target = dm + k * chunk
             for group in stride(from: 0, to: width, by: 8) {
-                for e in 0..<16 { y[e] = gather8(source, offsets + e * chunk + group) }
+                let isWhole = whole[group / 8]
+                for e in 0..<16 { y[e] = gather8(source, offsets + e * chunk + group, whole: isWhole) }
                 // A dY: each of the 4 columns becomes 6 values (s is 6×4).
                 for b in 0..<4 {
                     let r = outputGradientTransform(y[b], y[4 + b], y[8 + b], y[12 + b])
