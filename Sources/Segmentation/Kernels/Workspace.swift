@@ -15,11 +15,15 @@ public final class Workspace {
     /// Whether the Winograd path keeps its scratch within
     /// `sharedColumnBudget` too (`WinogradPlan`): its transformed kernels
     /// (four times a layer's 3×3 weights, 302 MB for PSP's head) in blocks of
-    /// channels, its chunks of tiles smaller. Inference leaves them
-    /// whole and wide, which is fastest; a training step holds its workspace
-    /// through the backward, beside every saved activation, so
-    /// `Workspace.training()` bounds them.
-    let boundsWinogradScratch: Bool
+    /// channels, its chunks of tiles smaller. A training step holds its
+    /// workspace through the backward, beside every saved activation, so
+    /// `Workspace.training()` always bounds them. An inference workspace
+    /// leaves them whole and wide, which is fastest on small images, unless
+    /// the evaluation asks for bounds (`boundWinogradScratch(_:)`: a
+    /// `Predictor` does for large images).
+    private(set) var boundsWinogradScratch: Bool
+    /// Set by `Workspace.training()`: bounded whatever an evaluation asks.
+    private let alwaysBoundsWinogradScratch: Bool
 
     /// A workspace for inference.
     public convenience init() {
@@ -37,6 +41,18 @@ public final class Workspace {
         storage = TensorStorage(uninitializedCount: 0)
         self.sharedColumnBudget = sharedColumnBudget
         self.boundsWinogradScratch = boundsWinogradScratch
+        alwaysBoundsWinogradScratch = boundsWinogradScratch
+    }
+
+    /// Whether the next evaluations bound the Winograd scratch (a training
+    /// workspace always does). Turning the bounds on releases the buffer, so
+    /// that what unbounded layers grew (340 MB for FCN: its head's whole
+    /// transformed kernels and two wide chunks) is not held beside a large
+    /// image's activations; it grows again as the bounded layers need.
+    func boundWinogradScratch(_ bounded: Bool) {
+        let bounds = bounded || alwaysBoundsWinogradScratch
+        if bounds && !boundsWinogradScratch { storage = TensorStorage(uninitializedCount: 0) }
+        boundsWinogradScratch = bounds
     }
 
     /// Current capacity in scalars.

@@ -50,6 +50,36 @@ struct PredictorTests {
         #expect(Set(mask.values).count > 1)
     }
 
+    /// Evaluations of `boundedScratchPixels` or more bound the Winograd
+    /// scratch: the workspace drops what a smaller image's whole transformed
+    /// kernels grew (the FCN head's 2048 → 512: 36·512·2048 scalars) and the
+    /// logits agree with the unbounded path's. A lent training workspace stays
+    /// bounded whatever the image.
+    @Test func largeImagesBoundTheWinogradScratch() throws {
+        let wholeHeadKernels = 36 * 512 * 2048
+        let workspace = Workspace()
+        let predictor = Predictor(model: Self.model, lending: workspace, boundedScratchPixels: 48 * 48)
+        _ = predictor.predict(Self.image(width: 40, height: 40, seed: 2))
+        #expect(!workspace.boundsWinogradScratch && workspace.capacity >= wholeHeadKernels)
+
+        let large = Self.image(width: 48, height: 48, seed: 3)
+        let bounded = predictor.predict(large).logits
+        #expect(workspace.boundsWinogradScratch)
+        // Below the head's whole U alone (other layers' scratch remains).
+        #expect(workspace.capacity < wholeHeadKernels, "capacity \(workspace.capacity)")
+        let whole = Predictor(model: Self.model, boundedScratchPixels: .max).predict(large).logits
+        let scale = whole.scalars.map(abs).max()!
+        let largest = zip(bounded.scalars, whole.scalars).map { abs($0 - $1) }.max()!
+        #expect(largest <= 1e-4 * scale, "bounded vs whole: \(largest) of \(scale)")
+
+        _ = predictor.predict(Self.image(width: 40, height: 40, seed: 2))
+        #expect(!workspace.boundsWinogradScratch, "a small image goes back to the whole scratch")
+
+        let training = Workspace.training()
+        _ = Predictor(model: Self.model, lending: training, boundedScratchPixels: 48 * 48).predict(Self.image(width: 40, height: 40, seed: 2))
+        #expect(training.boundsWinogradScratch)
+    }
+
     @Test func softmaxMatchesTheDefinition() {
         let logits = Tensor(shape: [2, 3, 1, 2], scalars: [1, 2, 0, -1, 3, 3, 90, -90, 1, 2, 3, 4])
         let p = softmaxOverClasses(logits).scalars
