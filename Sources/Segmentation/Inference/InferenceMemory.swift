@@ -8,13 +8,14 @@ import Foundation
 /// ResNet at output stride 8, its head and the full-size logits all scale
 /// with H·W; the convolution scratch is bounded per layer. Measured with
 /// `segment bench predict --size N --json` (ResNet-50; Docs/performance.md),
-/// PSP, the costliest head, peaks at 780 MiB at 512², 1319 MiB at 1024² and
-/// 2052 MiB at 1536²: about 590–690 MiB per further megapixel above some
-/// 300 MiB of weights, process and the PSP head's transformed kernels. The
-/// figures below are rounded up from those.
+/// PSP, the costliest head, peaks at 806 MiB at 480², 950 MiB at 1024²,
+/// 1823 MiB at 1536² and 3051 MiB at 2048² (large images bound the Winograd
+/// scratch, `Predictor.boundedScratchPixels`): about 670 MiB (700 MB) per
+/// further megapixel. The figures below are rounded up from those; the fixed
+/// part covers the small images, whose scratch is not bounded.
 public enum InferenceMemory {
     /// Peak bytes per input pixel above the fixed part.
-    public static let bytesPerPixel = 800
+    public static let bytesPerPixel = 750
     /// Weights, code, kernel scratch and allocator slack, independent of the image.
     public static let fixedBytes = 700_000_000
     /// The share of physical memory an inference may plan to use.
