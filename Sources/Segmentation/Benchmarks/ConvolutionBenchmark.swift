@@ -30,9 +30,12 @@ public enum ConvolutionBenchmark {
         public init?(parsing text: String, batch: Int) {
             let pattern = /\s*(\d+)x(\d+)\s+(\d+)->(\d+)(?:\s+d(\d+))?\s+@(\d+)x(\d+)\s*/
             guard let match = text.wholeMatch(of: pattern),
-                  let kh = Int(match.1), let kw = Int(match.2), kh == kw, kh % 2 == 1,
+                  let kh = Int(match.1), let kw = Int(match.2), kh == kw, kh % 2 == 1, kh <= 15,
                   let c = Int(match.3), let k = Int(match.4), let h = Int(match.6), let w = Int(match.7),
-                  c >= 1, k >= 1, h >= 1, w >= 1, c * h * w <= 1 << 28, k * h * w <= 1 << 28, c * k <= 1 << 26
+                  (1...(1 << 16)).contains(c), (1...(1 << 16)).contains(k),
+                  (1...(1 << 14)).contains(h), (1...(1 << 14)).contains(w),
+                  // Tensors of at most 1 GiB each (the bounds above keep these products from overflowing).
+                  c * h * w <= 1 << 28, k * h * w <= 1 << 28, c * k * kh * kh <= 1 << 28
             else { return nil }
             let dilation = match.5.flatMap { Int($0) } ?? 1
             guard dilation >= 1, dilation <= 1024 else { return nil }

@@ -19,7 +19,9 @@ struct ConvolutionBenchmarkTests {
     }
 
     @Test(arguments: ["", "3x3 2048->256", "3x5 8->8 @9x9", "2x2 8->8 @9x9", "3x3 0->8 @9x9", "3x3 8->8 d0 @9x9",
-                      "3x3 8->8 @0x9", "3x3 8->8 @9x9 extra", "3x3 99999999->99999999 @60x60", "3x3 8->8 d9999999 @9x9"])
+                      "3x3 8->8 @0x9", "3x3 8->8 @9x9 extra", "3x3 99999999->99999999 @60x60", "3x3 8->8 d9999999 @9x9",
+                      "3x3 9223372036854775807->8 @9223372036854775807x9223372036854775807", "99x99 8->8 @9x9",
+                      "3x3 99999999999999999999->8 @9x9"])
     func malformedLayersAreRefused(_ text: String) {
         #expect(ConvolutionBenchmark.Shape(parsing: text, batch: 1) == nil)
     }
