@@ -233,7 +233,7 @@ func croppedKernelBackward(
     let cropped = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kernels * taps)
     defer { cropped.deallocate() }
     let croppedGradient = cropped + kernels * taps
-    /// The kept taps of kernel `i` of a [K·C, R, S] weight, in [K·C, rows, columns] order.
+    /// Each kept tap of every kernel: its index in the [K·C, R, S] weight and in the [K·C, rows, columns] crop.
     func forEachKeptTap(_ body: (_ full: Int, _ kept: Int) -> Void) {
         for i in 0..<kernels {
             var t = i * taps

@@ -268,20 +268,6 @@ private func scatter8(_ values: Float8, _ target: UnsafeMutablePointer<Float>, _
     }
 }
 
-/// For each group of 8 tiles of a chunk's offset table ([element, tile],
-/// `elements` rows of `chunk`), whether none of its offsets is -1: such a
-/// group (an interior tile's) is gathered and scattered without per-lane
-/// tests. Computed once per chunk and shared by all channels.
-private func wholeGroups(_ offsets: UnsafePointer<Int>, elements: Int, chunk: Int, width: Int) -> [Bool] {
-    stride(from: 0, to: width, by: 8).map { group in
-        for e in 0..<elements {
-            let row = offsets + e * chunk + group
-            for lane in 0..<8 where row[lane] < 0 { return false }
-        }
-        return true
-    }
-}
-
 /// The 6 transformed values of a row, 8 tiles each, `stride` apart.
 @inline(__always)
 private func store6(_ r: (Float8, Float8, Float8, Float8, Float8, Float8), _ base: UnsafeMutablePointer<Float>, stride: Int) {
@@ -341,21 +327,19 @@ func winogradConvolution(
 
     /// One chunk: transforms, GEMMs, inverse transform. Its parallel loops
     /// run serially when the caller is already one of several workers.
-    func process(_ item: Int, slot: Int, inputOffsets: UnsafeMutablePointer<Int>, outputOffsets: UnsafeMutablePointer<Int>) {
+    func process(_ item: Int, slot: Int, tables: WinogradTileTables) {
         let v = scratch.base + slot * slotSize
         let m = SendablePointer(sums.map { $0.base + item * 36 * K * chunk } ?? v + 36 * block.count * chunk)
         let image = item / chunksPerImage
         let first = (item % chunksPerImage) * chunk
         let count = min(chunk, tilesPerImage - first)
         let width = (count + 7) & ~7   // GEMM columns: whole groups of 8 tiles
-        winogradTileOffsets(inputOffsets, outputOffsets, tiles: first..<(first + count), chunk: chunk, rows: rowAxis,
-                            columns: columnAxis, inputWidth: W, outputWidth: Q)
+        winogradTileOffsets(tables, tiles: first..<(first + count), rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q)
         let vs = SendablePointer(v)
-        let inOffsets = SendablePointer(inputOffsets), outOffsets = SendablePointer(outputOffsets)
         let b = block.count
         parallelFor(b, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradInputTransform(vs.base, input: input.base + image * C * H * W + block.lowerBound * H * W, offsets: inOffsets.base,
-                                   channels: channels, totalChannels: b, plane: H * W, chunk: chunk, width: width)
+            winogradInputTransform(vs.base, input: input.base + image * C * H * W + block.lowerBound * H * W,
+                                   offsets: tables.inputOffsets, whole: tables.wholeInputGroups, channels: channels, totalChannels: b, plane: H * W, chunk: chunk, width: width)
         }
         // M[ξ] (K × tiles) (+)= U[ξ] (K × block) × V[ξ] (block × tiles)
         parallelFor(36) { xis in
@@ -367,7 +351,7 @@ func winogradConvolution(
         guard transformsOutput else { return }
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
             winogradOutputTransform(output.base + image * imageOutputs + outputs.lowerBound * P * Q, m: m.base,
-                                    offsets: outOffsets.base, epilogue: epilogue, firstChannel: outputs.lowerBound,
+                                    offsets: tables.outputOffsets, whole: tables.wholeOutputGroups, epilogue: epilogue, firstChannel: outputs.lowerBound,
                                     residualBase: image * imageOutputs + outputs.lowerBound * P * Q, channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
                                     accumulate: accumulate)
         }
@@ -377,30 +361,59 @@ func winogradConvolution(
     let dealt = workers > 1 ? (items / workers) * workers : 0
     if dealt > 0 {
         parallelChunks(dealt, chunks: workers) { slot, range in
-            let inputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 36 * chunk)
-            let outputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 16 * chunk)
-            defer { inputOffsets.deallocate(); outputOffsets.deallocate() }
-            for item in range { process(item, slot: slot, inputOffsets: inputOffsets, outputOffsets: outputOffsets) }
+            let tables = WinogradTileTables(chunk: chunk)
+            defer { tables.deallocate() }
+            for item in range { process(item, slot: slot, tables: tables) }
         }
     }
     if dealt < items {
-        let inputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 36 * chunk)
-        let outputOffsets = UnsafeMutablePointer<Int>.allocate(capacity: 16 * chunk)
-        defer { inputOffsets.deallocate(); outputOffsets.deallocate() }
-        for item in dealt..<items { process(item, slot: 0, inputOffsets: inputOffsets, outputOffsets: outputOffsets) }
+        let tables = WinogradTileTables(chunk: chunk)
+        defer { tables.deallocate() }
+        for item in dealt..<items { process(item, slot: 0, tables: tables) }
     }
 }
 
-/// Per tile of `tiles` (at most `chunk`, numbered over the batch with
-/// `tilesPerImage` each; without `imageStrides`, those of one image): the
-/// offset of each of its 36 inputs and of each of its 16 outputs, -1 where
-/// they fall outside the image (padding, or a partial tile), and -1 for the
-/// rest of the chunk. Stored [element, tile].
+/// A chunk's tiles as the transforms read them, filled by
+/// `winogradTileOffsets` and shared by every channel: the offset of each
+/// tile's 36 inputs and 16 outputs ([element, tile], `chunk` tiles, -1 outside
+/// the image), and per group of 8 tiles whether none of its input (output)
+/// offsets is -1: such a group, an interior one, is gathered and scattered
+/// without per-lane tests. One per worker.
+struct WinogradTileTables: @unchecked Sendable {
+    let chunk: Int
+    let inputOffsets: UnsafeMutablePointer<Int>
+    let outputOffsets: UnsafeMutablePointer<Int>
+    let wholeInputGroups: UnsafeMutablePointer<Bool>
+    let wholeOutputGroups: UnsafeMutablePointer<Bool>
+
+    /// `chunk`: a multiple of 8.
+    init(chunk: Int) {
+        precondition(chunk % 8 == 0)
+        self.chunk = chunk
+        inputOffsets = .allocate(capacity: 36 * chunk)
+        outputOffsets = .allocate(capacity: 16 * chunk)
+        wholeInputGroups = .allocate(capacity: chunk / 8)
+        wholeOutputGroups = .allocate(capacity: chunk / 8)
+    }
+
+    func deallocate() {
+        inputOffsets.deallocate()
+        outputOffsets.deallocate()
+        wholeInputGroups.deallocate()
+        wholeOutputGroups.deallocate()
+    }
+}
+
+/// Fills `tables` for the tiles `tiles` (at most its chunk, numbered over the
+/// batch with `tilesPerImage` each; without `imageStrides`, those of one
+/// image): offsets of -1 where a tile's input or output falls outside the
+/// image (padding, or a partial tile), and -1 for the rest of the chunk.
 func winogradTileOffsets(
-    _ inputOffsets: UnsafeMutablePointer<Int>, _ outputOffsets: UnsafeMutablePointer<Int>, tiles: Range<Int>, chunk: Int,
+    _ tables: WinogradTileTables, tiles: Range<Int>,
     rows rowAxis: WinogradAxis, columns columnAxis: WinogradAxis, inputWidth W: Int, outputWidth Q: Int,
     imageStrides: (input: Int, output: Int) = (0, 0), tilesPerImage: Int = .max
 ) {
+    let (chunk, inputOffsets, outputOffsets) = (tables.chunk, tables.inputOffsets, tables.outputOffsets)
     for t in 0..<chunk {
         guard t < tiles.count else {
             for e in 0..<36 { inputOffsets[e * chunk + t] = -1 }
@@ -424,6 +437,18 @@ func winogradTileOffsets(
                 outputOffsets[(4 * a + b) * chunk + t] = y >= 0 && x >= 0 ? outputBase + y * Q + x : -1
             }
         }
+    }
+    // Per group of 8 tiles: whether any offset is -1.
+    func whole(_ offsets: UnsafeMutablePointer<Int>, elements: Int, group: Int) -> Bool {
+        for e in 0..<elements {
+            let row = offsets + e * chunk + 8 * group
+            for lane in 0..<8 where row[lane] < 0 { return false }
+        }
+        return true
+    }
+    for group in 0..<(chunk / 8) {
+        tables.wholeInputGroups[group] = whole(inputOffsets, elements: 36, group: group)
+        tables.wholeOutputGroups[group] = whole(outputOffsets, elements: 16, group: group)
     }
 }
 
@@ -487,10 +512,9 @@ struct WinogradPlan {
 /// V[ξ, c, t] = (Bᵀ d_{c,t} B)[ξ] for every channel and every tile of the
 /// chunk, 8 tiles at a time.
 private func winogradInputTransform(
-    _ v: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    _ v: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, offsets: UnsafePointer<Int>, whole: UnsafePointer<Bool>,
     channels: Range<Int>, totalChannels C: Int, plane: Int, chunk: Int, width: Int
 ) {
-    let whole = wholeGroups(offsets, elements: 36, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 72) { buffer in
         let d = buffer.baseAddress!, t = d + 36
         for c in channels {
@@ -520,11 +544,10 @@ private func winogradInputTransform(
 /// tiles at a time. `residualBase`: the offset in the residual of `output`;
 /// `firstChannel`: the channel of `output` and of M's first row for the epilogue.
 private func winogradOutputTransform(
-    _ output: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+    _ output: UnsafeMutablePointer<Float>, m: UnsafePointer<Float>, offsets: UnsafePointer<Int>, whole: UnsafePointer<Bool>,
     epilogue: ConvolutionEpilogue, firstChannel: Int, residualBase: Int, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int,
     accumulate: Bool
 ) {
-    let whole = wholeGroups(offsets, elements: 16, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 24) { buffer in
         let s = buffer.baseAddress!, y = s + 36
         for k in channels {
@@ -689,11 +712,9 @@ func winogradWeightGradient(
     let du = SendablePointer(base)
     let dm = SendablePointer(base + 36 * K * blockChannels)
     let v = SendablePointer(dm.base + 36 * K * chunk)
-    // Per tile of the chunk: the offsets of its 36 inputs in x and its 16
-    // outputs in dY, image included, -1 where outside. Stored [element, tile].
-    let offsetStorage = UnsafeMutablePointer<Int>.allocate(capacity: (36 + 16) * chunk)
-    defer { offsetStorage.deallocate() }
-    let inputOffsets = SendablePointer(offsetStorage), outputOffsets = SendablePointer(offsetStorage + 36 * chunk)
+    // The chunk's tiles: offsets of their inputs in x and outputs in dY, images included.
+    let tables = WinogradTileTables(chunk: chunk)
+    defer { tables.deallocate() }
     let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
     let x = SendablePointer(UnsafeMutablePointer(mutating: input))
     let dW = SendablePointer(weightGradient)
@@ -701,8 +722,7 @@ func winogradWeightGradient(
     /// Fills the offsets of chunk `index`; returns its GEMM width (whole groups of 8 tiles).
     func cut(_ index: Int) -> Int {
         let first = index * chunk, count = min(chunk, tiles - first)
-        winogradTileOffsets(inputOffsets.base, outputOffsets.base, tiles: first..<(first + count), chunk: chunk,
-                            rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q,
+        winogradTileOffsets(tables, tiles: first..<(first + count), rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q,
                             imageStrides: (C * H * W, K * P * Q), tilesPerImage: tilesPerImage)
         return (count + 7) & ~7
     }
@@ -711,7 +731,8 @@ func winogradWeightGradient(
     func transformOutputGradient(_ index: Int) -> Int {
         let width = cut(index)
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: outputOffsets.base, channels: channels,
+            winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: tables.outputOffsets,
+                                            whole: tables.wholeOutputGroups, channels: channels,
                                             totalChannels: K, plane: P * Q, chunk: chunk, width: width)
         }
         return width
@@ -725,7 +746,7 @@ func winogradWeightGradient(
         for index in 0..<chunks {
             if chunks > 1 { width = transformOutputGradient(index) }
             parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
-                winogradInputTransform(v.base, input: blockInput.base, offsets: inputOffsets.base,
+                winogradInputTransform(v.base, input: blockInput.base, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
                                        channels: channels, totalChannels: block, plane: H * W, chunk: chunk, width: width)
             }
             // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)
@@ -767,9 +788,8 @@ struct WinogradGradientLayout {
 /// output lies outside the image.
 private func winogradOutputGradientTransform(
     _ dm: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
-    channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int
+    whole: UnsafePointer<Bool>, channels: Range<Int>, totalChannels K: Int, plane: Int, chunk: Int, width: Int
 ) {
-    let whole = wholeGroups(offsets, elements: 16, chunk: chunk, width: width)
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 16 + 24) { buffer in
         let y = buffer.baseAddress!, s = y + 16
         for k in channels {
