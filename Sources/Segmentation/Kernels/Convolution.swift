@@ -92,16 +92,20 @@ func conv2dForward(
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
 ) {
-    // Of the fast paths that apply, the one with less work.
-    let winograd = fastPaths && Winograd.applies(to: g)
-    let skipping = fastPaths && PaddingTaps.applies(to: g)
-    if winograd && (!skipping || Winograd.workFraction(g) <= PaddingTaps.validFraction(g)) {
+    if runsByWinograd(g, fastPaths: fastPaths) {
         winogradForward(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
-    } else if skipping {
+    } else if fastPaths && PaddingTaps.applies(to: g) {
         paddingSkippingForward(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
     } else {
         conv2dForwardIm2col(output: output, input: input, weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
     }
+}
+
+/// Whether the forward of `g` runs by Winograd: of the fast paths that
+/// apply, the one with less work.
+func runsByWinograd(_ g: ConvGeometry, fastPaths: Bool) -> Bool {
+    guard fastPaths && Winograd.applies(to: g) else { return false }
+    return !PaddingTaps.applies(to: g) || Winograd.workFraction(g) <= PaddingTaps.validFraction(g)
 }
 
 /// The forward by im2col + sgemm, for every geometry.
@@ -491,6 +495,119 @@ public func conv2d(
     }
 }
 
+/// `conv2d` of the concatenation of `parts` along channels ([N, Cᵢ, H, W]
+/// each, `geometry` for their sum), without building it when the
+/// convolution runs by Winograd, which reads each part's planes where they
+/// are; other paths get the concatenation. The bits are those of `conv2d`
+/// on the concatenation.
+public func conv2d(
+    concatenating parts: [Tensor], weight: Tensor, bias: Tensor? = nil,
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true,
+    scale: Tensor? = nil, relu: Bool = false
+) -> Tensor {
+    let first = parts[0].shape
+    precondition(parts.allSatisfy { $0.shape.rank == 4 && $0.shape.batch == first.batch
+        && $0.shape.height == first.height && $0.shape.width == first.width }
+        && parts.map(\.shape.channels).reduce(0, +) == geometry.inputChannels,
+        "conv2d parts \(parts.map(\.shape)) are not the channels of \(geometry.inputShape)")
+    guard runsByWinograd(geometry, fastPaths: fastPaths) else {
+        return conv2d(concatenateChannels(parts), weight: weight, bias: bias, geometry: geometry, workspace: workspace,
+                      fastPaths: fastPaths, scale: scale, relu: relu)
+    }
+    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
+    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
+    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    return Tensor(shape: geometry.outputShape) { y in
+        withPointers(parts) { pointers in
+            let planes = ChannelPlanes(parts: zip(pointers, parts).map { ($0, $1.shape.channels) }, plane: geometry.inputPlane)
+            weight.withPointer { w in
+                bias.withPointerIfPresent { b in
+                    scale.withPointerIfPresent { a in
+                        winogradForward(output: y.baseAddress!, input: planes, weight: w,
+                                        epilogue: ConvolutionEpilogue(scale: a, shift: b, relu: relu),
+                                        geometry: geometry, workspace: workspace)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `conv2d` of a pointwise (1×1, stride 1, no padding) convolution whose
+/// output overwrites its residual: returns `max(conv·scale + bias +
+/// residual, 0)` (ReLU with `relu`) in `residual`'s own buffer when the
+/// caller passed its only reference, so a ResNet block's output takes no
+/// memory beside its input (at inference at 1024², 128 MiB per layer4
+/// block). A shared residual is copied first, as any write to a shared
+/// tensor. The bits are those of `conv2d(…, residual:)`.
+public func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil,
+    geometry: ConvGeometry, workspace: Workspace = Workspace(),
+    scale: Tensor? = nil, overwriting residual: consuming Tensor, relu: Bool = false
+) -> Tensor {
+    precondition(geometry.isPointwise, "only a pointwise convolution can write over its residual, not \(geometry)")
+    precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
+    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
+    precondition(residual.shape == geometry.outputShape, "conv2d residual must be \(geometry.outputShape)")
+    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
+    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    var output = residual
+    output.withUnsafeMutableBufferPointer { y in
+        input.withPointer { x in
+            weight.withPointer { w in
+                bias.withPointerIfPresent { b in
+                    scale.withPointerIfPresent { a in
+                        pointwiseForwardOverResidual(
+                            output: y.baseAddress!, input: x, weight: w,
+                            epilogue: ConvolutionEpilogue(scale: a, shift: b, residual: UnsafePointer(y.baseAddress!), relu: relu),
+                            geometry: geometry, workspace: workspace)
+                    }
+                }
+            }
+        }
+    }
+    return output
+}
+
+/// A pointwise convolution whose epilogue's residual is `output` itself:
+/// each worker multiplies a block of columns into its own scratch and then
+/// applies the epilogue from there into the output, so every residual is
+/// read before its place is written. Blocks of whole 16-column panels, at
+/// most `productBudget` scalars of products each (16 MB: 2048 columns of
+/// layer4, so one block per worker at 480², the GEMMs of the plain path),
+/// and at least one block per worker.
+func pointwiseForwardOverResidual(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
+    geometry g: ConvGeometry, workspace: Workspace, productBudget: Int = 4 << 20
+) {
+    let (K, C, PQ) = (g.outputChannels, g.inputChannels, g.outputPlane)
+    let workers = Parallelism.workerCount
+    let widest = max(16, productBudget / K / 16 * 16)
+    let columns = min(widest, ((PQ + workers - 1) / workers + 15) / 16 * 16)
+    let blocksPerImage = (PQ + columns - 1) / columns
+    let items = g.batch * blocksPerImage
+    let slotSize = K * columns
+    let scratch = SendablePointer(workspace.scratch(min(workers, items) * slotSize))
+    let output = SendablePointer(output)
+    let input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
+    parallelChunks(items, chunks: workers) { slot, range in
+        let products = scratch.base + slot * slotSize
+        for item in range {
+            let (image, block) = item.quotientAndRemainder(dividingBy: blocksPerImage)
+            let first = block * columns
+            let n = min(columns, PQ - first)
+            // W[K, C] × X[C, n] (row stride P·Q) → products[K, n]
+            BLAS.sgemm(.none, .none, m: K, n: n, k: C, a: weight.base, lda: C,
+                       b: input.base + image * C * PQ + first, ldb: PQ, beta: 0, c: products, ldc: n)
+            epilogue.apply(from: products, into: output.base + image * K * PQ + first,
+                           residualBase: image * K * PQ + first, channels: 0..<K,
+                           count: n, sourceStride: n, rowStride: PQ)
+        }
+    }
+}
+
 /// The direct-loop reference of `conv2d`, for tests.
 public func conv2dReference(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, geometry: ConvGeometry) -> Tensor {
     Tensor(shape: geometry.outputShape) { y in
@@ -568,6 +685,41 @@ struct ConvolutionEpilogue: @unchecked Sendable {
         if let shift { v += shift[k] }
         if let residual { v += residual[residualOffset] }
         return relu ? max(v, 0) : v
+    }
+
+    /// Applies to `count` values of each channel in `channels` read from
+    /// `source` (row stride `sourceStride`) and written to `y` (row stride
+    /// `rowStride`; residuals at offset `residualBase + k·rowStride + i`, as
+    /// for the in-place form). The residual may be the output itself: each
+    /// value's residual is read before its place is written.
+    func apply(
+        from source: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, residualBase: Int,
+        channels: Range<Int>, count: Int, sourceStride: Int, rowStride: Int
+    ) {
+        for k in channels {
+            let from = source + k * sourceStride, row = y + k * rowStride
+            let a = scale?[k] ?? 1, b = shift?[k] ?? 0
+            if let residual, residual + residualBase == UnsafePointer(y) {
+                // The residual is the output: read it through `row`, one
+                // pointer, so the loops vectorize (a check that two
+                // pointers' ranges don't overlap fails here).
+                if relu {
+                    for i in 0..<count { row[i] = max(from[i] * a + b + row[i], 0) }
+                } else {
+                    for i in 0..<count { row[i] = from[i] * a + b + row[i] }
+                }
+            } else if let residual {
+                let r = residual + residualBase + k * rowStride
+                if relu {
+                    for i in 0..<count { row[i] = max(from[i] * a + b + r[i], 0) }
+                } else {
+                    for i in 0..<count { row[i] = from[i] * a + b + r[i] }
+                }
+            } else {
+                for i in 0..<count { row[i] = from[i] }
+                apply(row, residualBase: residualBase, channels: k..<k + 1, count: count, rowStride: rowStride)
+            }
+        }
     }
 
     /// Applies in place to `count` values of each channel in `channels`:

@@ -100,7 +100,7 @@ public func concatenateChannelsBackward(inputGradients: inout [Tensor], outputGr
 }
 
 /// Calls `body` with the base addresses of all `tensors`, valid for the call.
-private func withPointers<R>(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+func withPointers<R>(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) -> R) -> R {
     func recurse(_ index: Int, _ collected: [UnsafePointer<Float>]) -> R {
         if index == tensors.count { return body(collected) }
         return tensors[index].withPointer { recurse(index + 1, collected + [$0]) }

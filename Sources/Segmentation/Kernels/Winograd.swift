@@ -281,6 +281,37 @@ private func store6(_ r: (Float8, Float8, Float8, Float8, Float8, Float8), _ bas
 
 // MARK: - The convolution
 
+/// The planes a convolution reads, by image and channel: those of one tensor
+/// [N, C, H, W], or those of the parts [N, Cᵢ, H, W] of a concatenation
+/// along channels, read where they are. PSP's head convolves c4 and its
+/// four pyramid branches without building their 4096-channel
+/// concatenation (256 MiB at 1024²).
+struct ChannelPlanes: @unchecked Sendable {
+    /// In channel order.
+    private let parts: [(base: UnsafePointer<Float>, channels: Int)]
+    let plane: Int
+
+    init(_ base: UnsafePointer<Float>, channels: Int, plane: Int) {
+        self.init(parts: [(base, channels)], plane: plane)
+    }
+
+    init(parts: [(base: UnsafePointer<Float>, channels: Int)], plane: Int) {
+        self.parts = parts
+        self.plane = plane
+    }
+
+    /// The plane of channel `channel` (counted across the parts) of image `image`.
+    @inline(__always)
+    func plane(image: Int, channel: Int) -> UnsafePointer<Float> {
+        var c = channel
+        for part in parts {
+            if c < part.channels { return part.base + (image * part.channels + c) * plane }
+            c -= part.channels
+        }
+        preconditionFailure("channel \(channel) past the parts' \(parts.map(\.channels))")
+    }
+}
+
 /// `output[N, K, P, Q] (=|+=) conv(input[N, C, H, W], kernels) + bias[K]`
 /// for a geometry that `Winograd.applies(to:)`, with the kernels already
 /// transformed into `u[36, K, C]` (`winogradTransformWeights`) and
@@ -299,15 +330,17 @@ private func store6(_ r: (Float8, Float8, Float8, Float8, Float8, Float8), _ bas
 ///
 /// The kernels cover `inputChannels` × `outputChannels` (all of one side;
 /// `WinogradPlan.kernelBlock`). With a block of input channels, each chunk's
-/// M[36, K, chunk] lives in `sums` (one per chunk of the batch) across the
+/// M[36, K, chunk] lives in `sums` (one per chunk of the pass) across the
 /// blocks: the first block's GEMMs overwrite it, the others add to it, and
 /// the last block transforms it into the output. With a block of output
-/// channels, only those are computed and written.
+/// channels, only those are computed and written. `items`: the chunks of
+/// the batch (numbered image by image) of this pass, all by default.
 func winogradConvolution(
-    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, input: ChannelPlanes,
     transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
-    inputChannels block: Range<Int>, outputChannels outputs: Range<Int>, sums: UnsafeMutablePointer<Float>?
+    inputChannels block: Range<Int>, outputChannels outputs: Range<Int>, sums: UnsafeMutablePointer<Float>?,
+    items: Range<Int>? = nil
 ) {
     let (C, H, W, P, Q) = (g.inputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
     precondition(sums == nil || outputs.count == g.outputChannels, "blocks of input and output channels at once")
@@ -316,20 +349,20 @@ func winogradConvolution(
     let (rowAxis, columnAxis) = (plan.rows, plan.columns)
     let tilesPerImage = rowAxis.count * columnAxis.count
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
-    let items = g.batch * chunksPerImage
+    let items = items ?? 0..<(g.batch * chunksPerImage)
     precondition(sums != nil || block.count == C, "a block of input channels needs sums across the blocks")
     let (beta, transformsOutput): (Float, Bool) = (block.lowerBound == 0 ? 0 : 1, block.upperBound == C)
     let slotSize = plan.slotSize
     let scratch = SendablePointer(scratch)
     let sums = sums.map { SendablePointer($0) }
-    let output = SendablePointer(output), input = SendablePointer(UnsafeMutablePointer(mutating: input))
+    let output = SendablePointer(output)
     let u = SendablePointer(UnsafeMutablePointer(mutating: u))
 
     /// One chunk: transforms, GEMMs, inverse transform. Its parallel loops
     /// run serially when the caller is already one of several workers.
     func process(_ item: Int, slot: Int, tables: WinogradTileTables) {
         let v = scratch.base + slot * slotSize
-        let m = SendablePointer(sums.map { $0.base + item * 36 * K * chunk } ?? v + 36 * block.count * chunk)
+        let m = SendablePointer(sums.map { $0.base + (item - items.lowerBound) * 36 * K * chunk } ?? v + 36 * block.count * chunk)
         let image = item / chunksPerImage
         let first = (item % chunksPerImage) * chunk
         let count = min(chunk, tilesPerImage - first)
@@ -338,8 +371,8 @@ func winogradConvolution(
         let vs = SendablePointer(v)
         let b = block.count
         parallelFor(b, minimumChunk: max(1, 4096 / width)) { channels in
-            winogradInputTransform(vs.base, input: input.base + image * C * H * W + block.lowerBound * H * W,
-                                   offsets: tables.inputOffsets, whole: tables.wholeInputGroups, channels: channels, totalChannels: b, plane: H * W, chunk: chunk, width: width)
+            winogradInputTransform(vs.base, input: input, image: image, firstChannel: block.lowerBound,
+                                   offsets: tables.inputOffsets, whole: tables.wholeInputGroups, channels: channels, totalChannels: b, chunk: chunk, width: width)
         }
         // M[ξ] (K × tiles) (+)= U[ξ] (K × block) × V[ξ] (block × tiles)
         parallelFor(36) { xis in
@@ -358,18 +391,18 @@ func winogradConvolution(
     }
 
     let workers = Parallelism.workerCount
-    let dealt = workers > 1 ? (items / workers) * workers : 0
+    let dealt = workers > 1 ? (items.count / workers) * workers : 0
     if dealt > 0 {
         parallelChunks(dealt, chunks: workers) { slot, range in
             let tables = WinogradTileTables(chunk: chunk)
             defer { tables.deallocate() }
-            for item in range { process(item, slot: slot, tables: tables) }
+            for item in range { process(items.lowerBound + item, slot: slot, tables: tables) }
         }
     }
-    if dealt < items {
+    if dealt < items.count {
         let tables = WinogradTileTables(chunk: chunk)
         defer { tables.deallocate() }
-        for item in dealt..<items { process(item, slot: 0, tables: tables) }
+        for item in (items.lowerBound + dealt)..<items.upperBound { process(item, slot: 0, tables: tables) }
     }
 }
 
@@ -465,7 +498,8 @@ func winogradTileOffsets(
 /// backward. With `workspace.boundsWinogradScratch` (training), U stays
 /// within half the workspace's `sharedColumnBudget` (16 MB) and a worker's
 /// chunk within a quarter; with blocks of input channels the chunks' M are
-/// kept for the whole batch (`sumsSize`) and summed over the blocks.
+/// kept across the blocks and summed over them (`sumsSize`), for as many
+/// chunks at a time as fit the budget (`itemsPerPass`).
 /// Inference keeps U whole and the chunks wide: blocks of 32 MB made PSP's
 /// 480² prediction 14 % slower.
 struct WinogradPlan {
@@ -480,7 +514,13 @@ struct WinogradPlan {
     let blocksOutputChannels: Bool
     /// Scratch scalars of one worker: V[36, C or block, chunk], and M[36, K or block, chunk] unless kept in sums.
     let slotSize: Int
-    /// Scalars of the M of every chunk of the batch, kept across blocks (0 without blocks).
+    /// Chunks of the batch per pass over the blocks of input channels: all
+    /// of them, unless their M (kept across the blocks) would pass the
+    /// workspace's `sharedColumnBudget`; then each pass transforms the
+    /// kernels again. At 1024², FCN's head and layer4 keep 38 MB of M
+    /// instead of 75 MB, for a second transform of their kernels.
+    let itemsPerPass: Int
+    /// Scalars of the M of a pass's chunks, kept across blocks (0 without blocks).
     let sumsSize: Int
 
     init(_ g: ConvGeometry, workspace: Workspace) {
@@ -505,20 +545,24 @@ struct WinogradPlan {
         chunk = ((tiles + chunksPerImage - 1) / chunksPerImage + 7) & ~7
         slots = max(1, min(Parallelism.workerCount, g.batch * chunksPerImage))
         slotSize = 36 * slotChannels * chunk
-        sumsSize = blocked && !blocksOutputChannels ? g.batch * chunksPerImage * 36 * K * chunk : 0
+        let items = g.batch * chunksPerImage
+        let keepsSums = blocked && !blocksOutputChannels
+        itemsPerPass = keepsSums ? min(items, max(slots, workspace.sharedColumnBudget / (36 * K * chunk))) : items
+        sumsSize = keepsSums ? itemsPerPass * 36 * K * chunk : 0
     }
 }
 
 /// V[ξ, c, t] = (Bᵀ d_{c,t} B)[ξ] for every channel and every tile of the
 /// chunk, 8 tiles at a time.
 private func winogradInputTransform(
-    _ v: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, offsets: UnsafePointer<Int>, whole: UnsafePointer<Bool>,
-    channels: Range<Int>, totalChannels C: Int, plane: Int, chunk: Int, width: Int
+    _ v: UnsafeMutablePointer<Float>, input: ChannelPlanes, image: Int, firstChannel: Int,
+    offsets: UnsafePointer<Int>, whole: UnsafePointer<Bool>,
+    channels: Range<Int>, totalChannels C: Int, chunk: Int, width: Int
 ) {
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 72) { buffer in
         let d = buffer.baseAddress!, t = d + 36
         for c in channels {
-            let source = input + c * plane
+            let source = input.plane(image: image, channel: firstChannel + c)
             let target = v + c * chunk
             for group in stride(from: 0, to: width, by: 8) {
                 let isWhole = whole[group / 8]
@@ -596,7 +640,7 @@ private func winogradOutputTransform(
 /// The forward of a convolution `Winograd.applies(to:)`: transforms the
 /// kernels, then convolves. Overwrites `output` (through `epilogue`).
 func winogradForward(
-    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, input: ChannelPlanes,
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, workspace: Workspace
 ) {
@@ -604,11 +648,21 @@ func winogradForward(
                          forDataGradient: false, epilogue: epilogue, workspace: workspace)
 }
 
+/// `winogradForward` on one tensor's planes.
+func winogradForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
+    geometry g: ConvGeometry, workspace: Workspace
+) {
+    winogradForward(output: output, input: ChannelPlanes(input, channels: g.inputChannels, plane: g.inputPlane),
+                    weight: weight, epilogue: epilogue, geometry: g, workspace: workspace)
+}
+
 /// Transforms the kernels of the convolution `original` (for itself, or
 /// rotated for its data gradient) into the workspace, then runs
 /// `convolution` with them; the data gradient accumulates.
 private func transformAndConvolve(
-    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, input: ChannelPlanes, weight: UnsafePointer<Float>,
     original: ConvGeometry, convolution: ConvGeometry, forDataGradient: Bool,
     epilogue: ConvolutionEpilogue, workspace: Workspace
 ) {
@@ -621,14 +675,20 @@ private func transformAndConvolve(
     }
     let weights = 36 * blocks[0].inputs.count * blocks[0].outputs.count
     let base = workspace.scratch(weights + plan.sumsSize + plan.slots * plan.slotSize)
-    for (inputs, outputs) in blocks {
-        winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
-                                 inputChannels: original.inputChannels, forDataGradient: forDataGradient,
-                                 rowRange: outputs, columnRange: inputs)
-        winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
-                            geometry: convolution, plan: plan, accumulate: forDataGradient,
-                            scratch: base + weights + plan.sumsSize, inputChannels: inputs, outputChannels: outputs,
-                            sums: plan.sumsSize > 0 ? base + weights : nil)
+    let items = convolution.batch * plan.chunksPerImage
+    for first in stride(from: 0, to: items, by: plan.itemsPerPass) {
+        for (inputs, outputs) in blocks {
+            if blocks.count > 1 || first == 0 {
+                winogradTransformWeights(base, weight: weight, outputChannels: original.outputChannels,
+                                         inputChannels: original.inputChannels, forDataGradient: forDataGradient,
+                                         rowRange: outputs, columnRange: inputs)
+            }
+            winogradConvolution(output: output, input: input, transformedWeights: base, epilogue: epilogue,
+                                geometry: convolution, plan: plan, accumulate: forDataGradient,
+                                scratch: base + weights + plan.sumsSize, inputChannels: inputs, outputChannels: outputs,
+                                sums: plan.sumsSize > 0 ? base + weights : nil,
+                                items: first..<min(items, first + plan.itemsPerPass))
+        }
     }
 }
 
@@ -653,8 +713,8 @@ func winogradDataGradient(
     inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace
 ) {
-    transformAndConvolve(output: inputGradient, input: outputGradient, weight: weight, original: g,
-                         convolution: winogradDataGradientGeometry(g)!, forDataGradient: true,
+    transformAndConvolve(output: inputGradient, input: ChannelPlanes(outputGradient, channels: g.outputChannels, plane: g.outputPlane),
+                         weight: weight, original: g, convolution: winogradDataGradientGeometry(g)!, forDataGradient: true,
                          epilogue: ConvolutionEpilogue(), workspace: workspace)
 }
 
@@ -742,12 +802,13 @@ func winogradWeightGradient(
     var width = chunks == 1 ? transformOutputGradient(0) : 0
     for first in stride(from: 0, to: C, by: blockChannels) {
         let block = min(blockChannels, C - first)
-        let blockInput = SendablePointer(x.base + first * H * W)
         for index in 0..<chunks {
             if chunks > 1 { width = transformOutputGradient(index) }
             parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
-                winogradInputTransform(v.base, input: blockInput.base, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
-                                       channels: channels, totalChannels: block, plane: H * W, chunk: chunk, width: width)
+                // The offsets include the image's: all of x is image 0's planes.
+                winogradInputTransform(v.base, input: ChannelPlanes(x.base, channels: C, plane: H * W), image: 0,
+                                       firstChannel: first, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
+                                       channels: channels, totalChannels: block, chunk: chunk, width: width)
             }
             // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)
             let beta: Float = index == 0 ? 0 : 1

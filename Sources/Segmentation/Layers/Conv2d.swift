@@ -62,6 +62,34 @@ public struct Conv2d: Sendable {
                       scale: scale, residual: residual, relu: relu)
     }
 
+    /// The fused forward on the concatenation of `parts` along channels,
+    /// not built where the convolution can read the parts in place
+    /// (`conv2d(concatenating:)`).
+    public func forward(
+        concatenating parts: [Tensor], parameters: ParameterStore, context: ForwardContext,
+        scale: Tensor?, shift: Tensor?, relu: Bool
+    ) -> Tensor {
+        precondition(bias == nil, "a fused epilogue is for convolutions without a bias")
+        let first = parts[0].shape
+        let shape: Shape = [first.batch, parts.map(\.shape.channels).reduce(0, +), first.height, first.width]
+        context.convolutionMultiplyAdds += multiplyAdds(for: shape)
+        return conv2d(concatenating: parts, weight: parameters[weight], bias: shift, geometry: geometry(for: shape),
+                      workspace: context.workspace, fastPaths: context.usesFastConvolutions, scale: scale, relu: relu)
+    }
+
+    /// The fused forward of a pointwise convolution whose output takes the
+    /// place of `residual` (`conv2d(…, overwriting:)`): a ResNet block at
+    /// inference writes its output over its input or its projection.
+    public func forward(
+        _ x: Tensor, parameters: ParameterStore, context: ForwardContext,
+        scale: Tensor?, shift: Tensor?, overwriting residual: consuming Tensor, relu: Bool
+    ) -> Tensor {
+        precondition(bias == nil, "a fused epilogue is for convolutions without a bias")
+        context.convolutionMultiplyAdds += multiplyAdds(for: x.shape)
+        return conv2d(x, weight: parameters[weight], bias: shift, geometry: geometry(for: x.shape),
+                      workspace: context.workspace, scale: scale, overwriting: residual, relu: relu)
+    }
+
     /// Adds the weight (and bias) gradients into `gradients`; returns dx when `needsInputGradient`.
     public func backward(
         _ dy: Tensor, input x: Tensor, parameters: ParameterStore, gradients: inout ParameterStore,

@@ -32,6 +32,18 @@ public struct ConvBNReLU: Sendable {
         return (y, Cache(input: x, norm: normCache))
     }
 
+    /// The forward on the concatenation of `parts` along channels; at
+    /// inference it is not built where the convolution reads the parts in
+    /// place (`Conv2d.forward(concatenating:)`).
+    public func forward(concatenating parts: [Tensor], parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+        guard context.mode == .inference else {
+            return forward(concatenateChannels(parts), parameters: parameters, context: context)
+        }
+        let affine = norm.inferenceAffine(parameters)
+        return (conv.forward(concatenating: parts, parameters: parameters, context: context, scale: affine.scale,
+                             shift: affine.shift, relu: true), nil)
+    }
+
     public func backward(
         _ dy: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore,
         context: ForwardContext, needsInputGradient: Bool = true

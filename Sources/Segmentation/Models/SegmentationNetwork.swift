@@ -64,7 +64,6 @@ public struct SegmentationNetwork: Sendable {
         let head: SegmentationHead.Cache
         let auxiliaryHead: FCNHead.Cache?
         let featureShape: Shape
-        let c3Shape: Shape
     }
 
     /// Builds the network and registers its parameters with `builder`
@@ -98,20 +97,22 @@ public struct SegmentationNetwork: Sendable {
     /// a backward (the cache is nil) and the aux head is skipped.
     public func forward(_ images: Tensor, parameters: ParameterStore, context: ForwardContext) -> (SegmentationOutput, Cache?) {
         let (height, width) = (images.shape.height, images.shape.width)
-        let (features, backboneCache) = backbone.forward(images, parameters: parameters, context: context)
+        let runsAuxiliaryHead = auxiliaryHead != nil && context.mode == .training
+        let (features, backboneCache) = backbone.forward(images, parameters: parameters, context: context,
+                                                         keepingC3: runsAuxiliaryHead)
         let (headLogits, headCache) = head.forward(features.c4, parameters: parameters, context: context)
         let logits = upsample.forward(headLogits, height: height, width: width)
         var auxiliaryLogits: Tensor?
         var auxiliaryCache: FCNHead.Cache?
-        if let auxiliaryHead, context.mode == .training {
-            let (auxLogits, cache) = auxiliaryHead.forward(features.c3, parameters: parameters, context: context)
+        if let auxiliaryHead, runsAuxiliaryHead, let c3 = features.c3 {
+            let (auxLogits, cache) = auxiliaryHead.forward(c3, parameters: parameters, context: context)
             auxiliaryLogits = upsample.forward(auxLogits, height: height, width: width)
             auxiliaryCache = cache
         }
         let output = SegmentationOutput(logits: logits, auxiliaryLogits: auxiliaryLogits)
         guard let backboneCache, let headCache else { return (output, nil) }
         return (output, Cache(inputShape: images.shape, backbone: backboneCache, head: headCache,
-                              auxiliaryHead: auxiliaryCache, featureShape: headLogits.shape, c3Shape: features.c3.shape))
+                              auxiliaryHead: auxiliaryCache, featureShape: headLogits.shape))
     }
 
     /// Adds the parameter gradients for output gradients `dLogits` (and
@@ -128,8 +129,8 @@ public struct SegmentationNetwork: Sendable {
         _ = consume dLogits
         var dAuxLogits: Tensor?
         if let dAuxiliaryLogits, auxiliaryHead != nil {
-            let auxShape: Shape = [cache.c3Shape.batch, configuration.classCount, cache.c3Shape.height, cache.c3Shape.width]
-            dAuxLogits = upsample.backward(dAuxiliaryLogits, inputShape: auxShape)
+            // c3 and c4 have the same size, so both heads' logits have one shape.
+            dAuxLogits = upsample.backward(dAuxiliaryLogits, inputShape: cache.featureShape)
         }
         _ = consume dAuxiliaryLogits
         let dC4 = head.backward(dHeadLogits, cache: cache.head, parameters: parameters, gradients: &gradients, context: context)

@@ -48,4 +48,59 @@ struct ConvolutionEpilogueTests {
                         absoluteTolerance: 8e-6 * Float(g.columnRows), what)
         }
     }
+
+    /// A pointwise convolution writing over its residual (a ResNet block at
+    /// inference): the bits of the fused form with a separate output, in
+    /// the residual's own buffer when it was the only reference, and a
+    /// shared residual left as it was.
+    @Test func overwritesItsResidual() {
+        let g = ConvGeometry(batch: 3, inputChannels: 9, outputChannels: 5, inputHeight: 7, inputWidth: 9, kernelSize: 1)
+        var generator = SplitMix64(seed: 43)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
+        let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        let residual = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let kept = residual.scalars
+        for relu in [true, false] {
+            let expected = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, residual: residual, relu: relu)
+            let shared = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, overwriting: residual, relu: relu)
+            #expect(shared.scalars == expected.scalars, "relu \(relu): not the fused form's bits")
+            #expect(residual.scalars == kept, "a shared residual was written")
+            var own = Tensor(shape: g.outputShape, scalars: kept)
+            let address = own.withUnsafeMutableBufferPointer { UnsafePointer($0.baseAddress!) }
+            let written = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, overwriting: consume own, relu: relu)
+            #expect(written.withUnsafeBufferPointer { $0.baseAddress! } == address,
+                    "the only reference to the residual was not written in place")
+            #expect(written.scalars == expected.scalars, "relu \(relu): in place, not the fused form's bits")
+        }
+    }
+
+    /// The same in many blocks of columns (a small budget): blocks that end
+    /// inside a plane, several per worker, across two images.
+    @Test func overwritesItsResidualBlockByBlock() {
+        let g = ConvGeometry(batch: 2, inputChannels: 5, outputChannels: 24, inputHeight: 13, inputWidth: 11, kernelSize: 1)
+        var generator = SplitMix64(seed: 44)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
+        let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        var output = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        let expected = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, residual: output, relu: true)
+        output.withUnsafeMutableBufferPointer { y in
+            x.withPointer { xp in
+                w.withPointer { wp in
+                    scale.withPointer { a in
+                        shift.withPointer { b in
+                            pointwiseForwardOverResidual(
+                                output: y.baseAddress!, input: xp, weight: wp,
+                                epilogue: ConvolutionEpilogue(scale: a, shift: b, residual: UnsafePointer(y.baseAddress!), relu: true),
+                                geometry: g, workspace: Workspace(), productBudget: 24 * 16)
+                        }
+                    }
+                }
+            }
+        }
+        #expect(output.scalars == expected.scalars, "16-column blocks: not the fused form's bits")
+    }
 }

@@ -104,6 +104,32 @@ struct WinogradTests {
                     absoluteTolerance: 4e-6 * Float(g.outputChannels * 9), "data gradient \(g)")
     }
 
+    /// Past the budget, the chunks' M kept across the blocks of input
+    /// channels are a pass of chunks at a time, the kernels transformed
+    /// again for each pass (a 1024² image's FCN head and layer4): three
+    /// images in passes of two give each image the bits it gets alone (one
+    /// pass), and the reference's values.
+    @Test func passesOfChunksKeepEachImagesBits() {
+        let g = ConvGeometry(batch: 3, inputChannels: 40, outputChannels: 16, inputHeight: 20, inputWidth: 22,
+                             kernelSize: 3, padding: 1)
+        let budget = 2 * 36 * g.outputChannels * 10
+        func workspace() -> Workspace { Workspace(sharedColumnBudget: budget, boundsWinogradScratch: true) }
+        let plan = WinogradPlan(g, workspace: workspace())
+        #expect(plan.kernelBlock == 10 && plan.chunksPerImage == 1 && plan.itemsPerPass == 2, "\(plan)")
+        var generator = SplitMix64(seed: 46)
+        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let b = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        let batch = conv2d(x, weight: w, bias: b, geometry: g, workspace: workspace())
+        expectClose(batch, conv2dReference(x, weight: w, bias: b, geometry: g), absoluteTolerance: 4e-6 * Float(g.columnRows), "\(g)")
+        var single = g
+        single.batch = 1
+        for n in 0..<g.batch {
+            let alone = conv2d(x.images(n..<n + 1), weight: w, bias: b, geometry: single, workspace: workspace())
+            #expect(alone == batch.images(n..<n + 1), "image \(n): not the bits it gets alone")
+        }
+    }
+
     /// The weight gradient as the adjoint of the Winograd forward, called
     /// directly, accumulating into a non-zero dW: with the default budget
     /// (one block of channels, one chunk of tiles) and with one small enough
@@ -283,6 +309,38 @@ struct WinogradTests {
         let (winogradWeightError, im2colWeightError) = errors(input: false, expected: expectedWeight)
         print("Winograd F(4x4,3x3) weight gradient: max error / max|dw| = \(winogradWeightError); im2col + sgemm: \(im2colWeightError)")
         #expect(winogradWeightError < 1e-5)
+    }
+
+    /// A convolution of a concatenation along channels that reads its parts
+    /// where they are (PSP's head at inference): the bits of the convolution
+    /// of the built concatenation, with the whole scratch and with blocks
+    /// of input channels that straddle the parts; a geometry Winograd does
+    /// not run (stride 2) concatenates and gives the same bits too.
+    @Test(arguments: [
+        ConvGeometry(batch: 2, inputChannels: 40, outputChannels: 16, inputHeight: 9, inputWidth: 11, kernelSize: 3, padding: 1),
+        ConvGeometry(batch: 2, inputChannels: 40, outputChannels: 16, inputHeight: 9, inputWidth: 11, kernelSize: 3, stride: 2, padding: 1),
+    ])
+    func readsTheConcatenatedPartsInPlace(_ g: ConvGeometry) {
+        var generator = SplitMix64(seed: 45)
+        let parts = [17, 7, 16].map { Tensor.uniform([g.batch, $0, g.inputHeight, g.inputWidth], in: -1...1, using: &generator) }
+        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
+        let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
+        let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
+        // Blocks of 10 input channels: 0–9, 10–19, 20–29, 30–39 across parts of 17, 7 and 16.
+        let smallBudget = 2 * 36 * g.outputChannels * 10
+        for bounded in [false, true] {
+            func workspace() -> Workspace {
+                bounded ? Workspace(sharedColumnBudget: smallBudget, boundsWinogradScratch: true) : Workspace()
+            }
+            if bounded && runsByWinograd(g, fastPaths: true) {
+                #expect(WinogradPlan(g, workspace: workspace()).kernelBlock == 10, "\(g): the blocks do not straddle the parts")
+            }
+            let expected = conv2d(concatenateChannels(parts), weight: w, bias: shift, geometry: g, workspace: workspace(),
+                                  scale: scale, relu: true)
+            let actual = conv2d(concatenating: parts, weight: w, bias: shift, geometry: g, workspace: workspace(),
+                                scale: scale, relu: true)
+            #expect(actual.scalars == expected.scalars, "\(g), bounded \(bounded): not the bits of the concatenation's convolution")
+        }
     }
 }
 

@@ -28,7 +28,7 @@ struct ReferenceNetworkTests {
         // The aux head is skipped in inference; run it on c3 to compare it too.
         let features = network.backbone.forward(image, parameters: parameters, context: context).0
         let aux = network.auxiliaryHead.map {
-            bilinearResize($0.forward(features.c3, parameters: parameters, context: context).0,
+            bilinearResize($0.forward(features.c3!, parameters: parameters, context: context).0,
                            height: image.shape.height, width: image.shape.width)
         }
         return (output.logits, aux)

@@ -60,13 +60,15 @@ public struct Bottleneck: Sendable {
     public var stride: Int { unit2.conv.stride }
     public var dilation: Int { unit2.conv.dilation }
 
-    public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
+    /// `x` is consumed: at inference, when the caller passed its only
+    /// reference, the block's output takes its place.
+    public func forward(_ x: consuming Tensor, parameters: ParameterStore, context: ForwardContext) -> (Tensor, Cache?) {
         if context.mode == .inference { return (inferenceForward(x, parameters: parameters, context: context), nil) }
         let (out1, cache1) = unit1.forward(x, parameters: parameters, context: context)
         let (out2, cache2) = unit2.forward(out1, parameters: parameters, context: context)
         let convolved = conv3.forward(out2, parameters: parameters, context: context)
         let (normalized, cache3) = bn3.forward(convolved, parameters: parameters, context: context)
-        var identity = x
+        var identity = copy x
         var downsampleCache: BatchNorm2d.Cache?
         if let downsample {
             let projected = downsample.conv.forward(x, parameters: parameters, context: context)
@@ -81,18 +83,23 @@ public struct Bottleneck: Sendable {
     /// Inference: each batch norm, the residual add and the ReLUs run in the
     /// output pass of the convolution before them (`ConvolutionEpilogue`),
     /// with the same arithmetic in the same order as the layers one by one.
-    private func inferenceForward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
+    /// The output is written over the identity (x, or its projection), so a
+    /// block holds at most its input, its projection and two narrow maps.
+    private func inferenceForward(_ x: consuming Tensor, parameters: ParameterStore, context: ForwardContext) -> Tensor {
         let out1 = unit1.forward(x, parameters: parameters, context: context).0
-        let out2 = unit2.forward(out1, parameters: parameters, context: context).0
-        var identity = x
+        let identity: Tensor
         if let downsample {
             let affine = downsample.norm.inferenceAffine(parameters)
             identity = downsample.conv.forward(x, parameters: parameters, context: context,
                                                scale: affine.scale, shift: affine.shift, relu: false)
+            _ = consume x
+        } else {
+            identity = x
         }
+        let out2 = unit2.forward(consume out1, parameters: parameters, context: context).0
         let affine = bn3.inferenceAffine(parameters)
         return conv3.forward(out2, parameters: parameters, context: context, scale: affine.scale, shift: affine.shift,
-                             residual: identity, relu: true)
+                             overwriting: consume identity, relu: true)
     }
 
     /// The forward read backwards; the residual's gradient is added once, at

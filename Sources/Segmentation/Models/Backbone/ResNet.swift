@@ -24,8 +24,9 @@ public enum ResNetStem: String, Sendable, Codable, CaseIterable {
 
 /// The two feature maps the heads read.
 public struct BackboneFeatures: Sendable {
-    /// layer3's output, 1024 channels at ⌈H/8⌉ × ⌈W/8⌉ (the aux head's input).
-    public var c3: Tensor
+    /// layer3's output, 1024 channels at ⌈H/8⌉ × ⌈W/8⌉ (the aux head's
+    /// input); nil when the forward was asked not to keep it.
+    public var c3: Tensor?
     /// layer4's output, 2048 channels at the same size (the main head's input).
     public var c4: Tensor
 }
@@ -91,7 +92,12 @@ public struct ResNet: Sendable {
         }
     }
 
-    public func forward(_ x: Tensor, parameters: ParameterStore, context: ForwardContext) -> (BackboneFeatures, Cache?) {
+    /// With `keepingC3` false, layer3's output is freed once layer4 has read
+    /// it (an inference without the aux head: at 1024², 64 MiB less through
+    /// layer4 and the head).
+    public func forward(
+        _ x: Tensor, parameters: ParameterStore, context: ForwardContext, keepingC3: Bool = true
+    ) -> (BackboneFeatures, Cache?) {
         precondition(x.shape.rank == 4 && x.shape.channels == 3, "ResNet expects [N, 3, H, W] images, got \(x.shape)")
         var h = x
         var stemCaches: [ConvBNReLU.Cache] = []
@@ -103,16 +109,18 @@ public struct ResNet: Sendable {
         let (pooled, indices) = maxPool.forward(h, context: context)
         h = pooled
         var blockCaches: [[Bottleneck.Cache]] = []
-        var c3 = h
+        var c3: Tensor?
         for (stage, blocks) in layers.enumerated() {
             var caches: [Bottleneck.Cache] = []
             for block in blocks {
-                let (y, cache) = block.forward(h, parameters: parameters, context: context)
+                // The block takes the only reference to its input, so at
+                // inference it can write its output over it.
+                let (y, cache) = block.forward(consume h, parameters: parameters, context: context)
                 h = y
                 if let cache { caches.append(cache) }
             }
             blockCaches.append(caches)
-            if stage == 2 { c3 = h }
+            if stage == 2 && keepingC3 { c3 = h }
         }
         let features = BackboneFeatures(c3: c3, c4: h)
         guard context.mode == .training, let indices else { return (features, nil) }

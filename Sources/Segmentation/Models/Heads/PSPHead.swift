@@ -50,7 +50,7 @@ public struct PSPHead: Sendable {
             parts.append(upsample.forward(feature, height: h, width: w))
             if let cache { branchCaches.append((pooled.shape, cache)) }
         }
-        let (mixed, unitCache) = unit.forward(concatenateChannels(parts), parameters: parameters, context: context)
+        let (mixed, unitCache) = unit.forward(concatenating: parts, parameters: parameters, context: context)
         let (dropped, seed) = dropout.forward(mixed, context: context)
         let logits = classifier.forward(dropped, parameters: parameters, context: context)
         guard let unitCache else { return (logits, nil) }
