@@ -167,7 +167,7 @@ struct Serve: AsyncParsableCommand {
     var workers = 1
 
     @Option(name: .customLong("max-pixels"),
-            help: "Refuse (413) decoded images above this many pixels (default: what --workers evaluations fit in 75 % of this machine's memory at about 0.75 GB per megapixel).")
+            help: "Refuse (413) decoded images above this many pixels (default: what --workers evaluations fit in 75 % of this machine's memory at about 0.45 GB per megapixel).")
     var maxPixels: Int?
 
     func validate() throws {

@@ -8,16 +8,19 @@ import Foundation
 /// ResNet at output stride 8, its head and the full-size logits all scale
 /// with H·W; the convolution scratch is bounded per layer. Measured with
 /// `segment bench predict --size N --json` (ResNet-50; Docs/performance.md),
-/// PSP, the costliest head, peaks at 806 MiB at 480², 950 MiB at 1024²,
-/// 1823 MiB at 1536² and 3051 MiB at 2048² (large images bound the Winograd
-/// scratch, `Predictor.boundedScratchPixels`): about 670 MiB (700 MB) per
-/// further megapixel. The figures below are rounded up from those; the fixed
-/// part covers the small images, whose scratch is not bounded.
+/// PSP, the costliest head, peaks at 736 MiB at 480² and 850 MiB at 720²
+/// (the whole Winograd scratch), 620 MiB at 1024², 1057 MiB at 1536² and
+/// 1644 MiB at 2048² (large images bound the scratch,
+/// `Predictor.boundedScratchPixels`): about 345 MB per further megapixel.
+/// The per-pixel figure below adds the 84 bytes per pixel of probabilities
+/// (21 classes) that a probability answer computes beside the logits, and
+/// rounds up; the fixed part covers the small images, whose scratch is not
+/// bounded.
 public enum InferenceMemory {
     /// Peak bytes per input pixel above the fixed part.
-    public static let bytesPerPixel = 750
+    public static let bytesPerPixel = 450
     /// Weights, code, kernel scratch and allocator slack, independent of the image.
-    public static let fixedBytes = 700_000_000
+    public static let fixedBytes = 750_000_000
     /// The share of physical memory an inference may plan to use.
     public static let usableShare = 0.75
 

@@ -474,10 +474,8 @@ public func conv2d(
     scale: Tensor? = nil, residual: Tensor? = nil, relu: Bool = false
 ) -> Tensor {
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
-    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
     precondition(residual == nil || residual!.shape == geometry.outputShape, "conv2d residual must be \(geometry.outputShape)")
-    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
-    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    checkConvolutionArguments(weight: weight, bias: bias, scale: scale, geometry: geometry)
     return Tensor(shape: geometry.outputShape) { y in
         input.withPointer { x in
             weight.withPointer { w in
@@ -514,9 +512,7 @@ public func conv2d(
         return conv2d(concatenateChannels(parts), weight: weight, bias: bias, geometry: geometry, workspace: workspace,
                       fastPaths: fastPaths, scale: scale, relu: relu)
     }
-    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
-    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
-    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    checkConvolutionArguments(weight: weight, bias: bias, scale: scale, geometry: geometry)
     return Tensor(shape: geometry.outputShape) { y in
         withPointers(parts) { pointers in
             let planes = ChannelPlanes(parts: zip(pointers, parts).map { ($0, $1.shape.channels) }, plane: geometry.inputPlane)
@@ -547,10 +543,8 @@ public func conv2d(
 ) -> Tensor {
     precondition(geometry.isPointwise, "only a pointwise convolution can write over its residual, not \(geometry)")
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
-    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
     precondition(residual.shape == geometry.outputShape, "conv2d residual must be \(geometry.outputShape)")
-    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
-    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    checkConvolutionArguments(weight: weight, bias: bias, scale: scale, geometry: geometry)
     var output = residual
     output.withUnsafeMutableBufferPointer { y in
         input.withPointer { x in
@@ -606,6 +600,13 @@ func pointwiseForwardOverResidual(
                            count: n, sourceStride: n, rowStride: PQ)
         }
     }
+}
+
+/// The preconditions every `conv2d` form checks of its weights and epilogue.
+private func checkConvolutionArguments(weight: Tensor, bias: Tensor?, scale: Tensor?, geometry: ConvGeometry) {
+    precondition(weight.shape == geometry.weightShape, "conv2d weight \(weight.shape) ≠ \(geometry.weightShape)")
+    precondition(bias == nil || bias!.shape == [geometry.outputChannels], "conv2d bias must be [\(geometry.outputChannels)]")
+    precondition(scale == nil || scale!.shape == [geometry.outputChannels], "conv2d scale must be [\(geometry.outputChannels)]")
 }
 
 /// The direct-loop reference of `conv2d`, for tests.

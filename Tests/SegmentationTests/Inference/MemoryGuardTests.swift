@@ -30,12 +30,12 @@ struct MemoryGuardTests {
 
     @Test func theLimitFollowsThisMachinesMemory() {
         let gib = 1 << 30
-        // 24 GiB holds a few megapixels, never the 81 MP of the issue.
-        #expect((15_000_000...30_000_000).contains(InferenceMemory.maximumPixels(memory: 24 * gib)))
+        // 24 GiB holds some tens of megapixels, never the 81 MP of the issue.
+        #expect((30_000_000...50_000_000).contains(InferenceMemory.maximumPixels(memory: 24 * gib)))
         // A server's workers share the budget.
         #expect(InferenceMemory.maximumPixels(memory: 24 * gib, evaluations: 2) < InferenceMemory.maximumPixels(memory: 24 * gib) / 2)
         #expect(InferenceMemory.maximumPixels(memory: 2 * gib) < InferenceMemory.maximumPixels(memory: 24 * gib))
-        #expect(InferenceMemory.bytesNeeded(pixels: 81_000_000) > 60_000_000_000)
+        #expect(InferenceMemory.bytesNeeded(pixels: 81_000_000) > 30_000_000_000)
         #expect(InferenceMemory.maximumPixels(memory: 1 << 20) >= 1)
     }
 
