@@ -27,8 +27,11 @@ struct ReferenceNetworkTests {
         #expect(cache == nil, "an inference forward kept activations for a backward")
         // The aux head is skipped in inference; run it on c3 to compare it too.
         let features = network.backbone.forward(image, parameters: parameters, context: context).0
+        let c3 = try #require(features.c3, "the backbone dropped c3 though asked to keep it")
+        #expect(network.backbone.forward(image, parameters: parameters, context: context, keepingC3: false).0.c3 == nil,
+                "the backbone kept c3 though not asked to")
         let aux = network.auxiliaryHead.map {
-            bilinearResize($0.forward(features.c3!, parameters: parameters, context: context).0,
+            bilinearResize($0.forward(c3, parameters: parameters, context: context).0,
                            height: image.shape.height, width: image.shape.width)
         }
         return (output.logits, aux)
