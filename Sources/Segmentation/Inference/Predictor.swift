@@ -38,8 +38,9 @@ public final class Predictor: Sendable {
     /// which is faster there. Measured (`segment bench predict`, interleaved):
     /// at 480² bounds cost 2–8 % and save 145–400 MiB; at 768² they cost
     /// nothing (0–3 % faster) and save 213 MiB (FCN) and 404 MiB (PSP); at
-    /// 1024², 1–2.5 % and 165–350 MiB. The default, 2¹⁹ (about 724²), lies
-    /// between.
+    /// 1024², 1–2.5 % and 165–350 MiB (and about 2 % more for 43 MiB more
+    /// with the passes of chunks, `WinogradPlan.itemsPerPass`). The
+    /// default, 2¹⁹ (about 724²), lies between.
     public let boundedScratchPixels: Int
     public static let defaultBoundedScratchPixels = 1 << 19
     private let workspaces = Mutex<[PooledWorkspace]>([])
