@@ -21,12 +21,12 @@ public struct InferenceServer: Sendable {
         public var workers: Int
         /// Decoded images above this many pixels are refused with 413 before
         /// the network runs: a small JPEG can hold a huge image, and a
-        /// ResNet-50 evaluation needs about 0.75 GB of memory per megapixel
+        /// ResNet-50 evaluation needs about 0.45 GB of memory per megapixel
         /// (`InferenceMemory`).
         public var maximumPixels: Int
 
         /// The largest image `workers` evaluations at once can take in this
-        /// machine's memory (`InferenceMemory.maximumPixels`): about 24
+        /// machine's memory (`InferenceMemory.maximumPixels`): about 40
         /// megapixels with one worker on 24 GiB.
         public static func defaultMaximumPixels(workers: Int) -> Int {
             InferenceMemory.maximumPixels(evaluations: workers)

@@ -541,6 +541,16 @@ public func conv2d(
     geometry: ConvGeometry, workspace: Workspace = Workspace(),
     scale: Tensor? = nil, overwriting residual: consuming Tensor, relu: Bool = false
 ) -> Tensor {
+    conv2d(input, weight: weight, bias: bias, geometry: geometry, workspace: workspace, scale: scale,
+           overwriting: residual, relu: relu, productBudget: 4 << 20)
+}
+
+/// `conv2d(…, overwriting:)` in blocks of at most `productBudget` scalars
+/// of products (`pointwiseForwardOverResidual`); tests make them small.
+func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvGeometry, workspace: Workspace,
+    scale: Tensor?, overwriting residual: consuming Tensor, relu: Bool, productBudget: Int
+) -> Tensor {
     precondition(geometry.isPointwise, "only a pointwise convolution can write over its residual, not \(geometry)")
     precondition(input.shape == geometry.inputShape, "conv2d input \(input.shape) ≠ \(geometry.inputShape) for \(geometry)")
     precondition(residual.shape == geometry.outputShape, "conv2d residual must be \(geometry.outputShape)")
@@ -551,10 +561,9 @@ public func conv2d(
             weight.withPointer { w in
                 bias.withPointerIfPresent { b in
                     scale.withPointerIfPresent { a in
-                        pointwiseForwardOverResidual(
-                            output: y.baseAddress!, input: x, weight: w,
-                            epilogue: ConvolutionEpilogue(scale: a, shift: b, residual: UnsafePointer(y.baseAddress!), relu: relu),
-                            geometry: geometry, workspace: workspace)
+                        pointwiseForwardOverResidual(output: y.baseAddress!, input: x, weight: w,
+                                                     epilogue: ConvolutionEpilogue(scale: a, shift: b, relu: relu),
+                                                     geometry: geometry, workspace: workspace, productBudget: productBudget)
                     }
                 }
             }
@@ -563,17 +572,17 @@ public func conv2d(
     return output
 }
 
-/// A pointwise convolution whose epilogue's residual is `output` itself:
-/// each worker multiplies a block of columns into its own scratch and then
-/// applies the epilogue from there into the output, so every residual is
-/// read before its place is written. Blocks of whole 16-column panels, at
-/// most `productBudget` scalars of products each (16 MB: 2048 columns of
-/// layer4, so one block per worker at 480², the GEMMs of the plain path),
-/// and at least one block per worker.
+/// A pointwise convolution whose residual is `output` itself (`epilogue`
+/// has no residual of its own): each worker multiplies a block of columns
+/// into its own scratch and then applies the epilogue from there over the
+/// output, so every residual is read before its place is written. Blocks of
+/// whole 16-column panels, at most `productBudget` scalars of products each
+/// (16 MB: 2048 columns of layer4, so one block per worker at 480², the
+/// GEMMs of the plain path), and at least one block per worker.
 func pointwiseForwardOverResidual(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
-    geometry g: ConvGeometry, workspace: Workspace, productBudget: Int = 4 << 20
+    geometry g: ConvGeometry, workspace: Workspace, productBudget: Int
 ) {
     let (K, C, PQ) = (g.outputChannels, g.inputChannels, g.outputPlane)
     let workers = Parallelism.workerCount
@@ -595,8 +604,7 @@ func pointwiseForwardOverResidual(
             // W[K, C] × X[C, n] (row stride P·Q) → products[K, n]
             BLAS.sgemm(.none, .none, m: K, n: n, k: C, a: weight.base, lda: C,
                        b: input.base + image * C * PQ + first, ldb: PQ, beta: 0, c: products, ldc: n)
-            epilogue.apply(from: products, into: output.base + image * K * PQ + first,
-                           residualBase: image * K * PQ + first, channels: 0..<K,
+            epilogue.apply(from: products, overResidual: output.base + image * K * PQ + first, channels: 0..<K,
                            count: n, sourceStride: n, rowStride: PQ)
         }
     }
@@ -688,37 +696,25 @@ struct ConvolutionEpilogue: @unchecked Sendable {
         return relu ? max(v, 0) : v
     }
 
-    /// Applies to `count` values of each channel in `channels` read from
-    /// `source` (row stride `sourceStride`) and written to `y` (row stride
-    /// `rowStride`; residuals at offset `residualBase + k·rowStride + i`, as
-    /// for the in-place form). The residual may be the output itself: each
-    /// value's residual is read before its place is written.
+    /// The epilogue of a convolution whose residual is its own output, for
+    /// `count` values of each channel in `channels`: y[k·rowStride + i] =
+    /// max(source[k·sourceStride + i]·scale[k] + shift[k] + y[k·rowStride +
+    /// i], 0), the arithmetic of the form with a separate residual. Each
+    /// residual is read before its place is written, through the one
+    /// pointer, so the loops vectorize (LLVM's check that a second pointer's
+    /// range does not overlap fails when it is the same).
     func apply(
-        from source: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, residualBase: Int,
-        channels: Range<Int>, count: Int, sourceStride: Int, rowStride: Int
+        from source: UnsafePointer<Float>, overResidual y: UnsafeMutablePointer<Float>, channels: Range<Int>,
+        count: Int, sourceStride: Int, rowStride: Int
     ) {
+        precondition(residual == nil, "the residual is the output")
         for k in channels {
             let from = source + k * sourceStride, row = y + k * rowStride
             let a = scale?[k] ?? 1, b = shift?[k] ?? 0
-            if let residual, residual + residualBase == UnsafePointer(y) {
-                // The residual is the output: read it through `row`, one
-                // pointer, so the loops vectorize (a check that two
-                // pointers' ranges don't overlap fails here).
-                if relu {
-                    for i in 0..<count { row[i] = max(from[i] * a + b + row[i], 0) }
-                } else {
-                    for i in 0..<count { row[i] = from[i] * a + b + row[i] }
-                }
-            } else if let residual {
-                let r = residual + residualBase + k * rowStride
-                if relu {
-                    for i in 0..<count { row[i] = max(from[i] * a + b + r[i], 0) }
-                } else {
-                    for i in 0..<count { row[i] = from[i] * a + b + r[i] }
-                }
+            if relu {
+                for i in 0..<count { row[i] = max(from[i] * a + b + row[i], 0) }
             } else {
-                for i in 0..<count { row[i] = from[i] }
-                apply(row, residualBase: residualBase, channels: k..<k + 1, count: count, rowStride: rowStride)
+                for i in 0..<count { row[i] = from[i] * a + b + row[i] }
             }
         }
     }

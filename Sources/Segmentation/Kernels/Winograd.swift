@@ -334,22 +334,21 @@ struct ChannelPlanes: @unchecked Sendable {
 /// blocks: the first block's GEMMs overwrite it, the others add to it, and
 /// the last block transforms it into the output. With a block of output
 /// channels, only those are computed and written. `items`: the chunks of
-/// the batch (numbered image by image) of this pass, all by default.
+/// the batch (numbered image by image) of this pass.
 func winogradConvolution(
     output: UnsafeMutablePointer<Float>, input: ChannelPlanes,
     transformedWeights u: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
     geometry g: ConvGeometry, plan: WinogradPlan, accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
     inputChannels block: Range<Int>, outputChannels outputs: Range<Int>, sums: UnsafeMutablePointer<Float>?,
-    items: Range<Int>? = nil
+    items: Range<Int>
 ) {
-    let (C, H, W, P, Q) = (g.inputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (C, W, P, Q) = (g.inputChannels, g.inputWidth, g.outputHeight, g.outputWidth)
     precondition(sums == nil || outputs.count == g.outputChannels, "blocks of input and output channels at once")
     // K: the output channels computed here; the output's images keep their whole stride.
     let (K, imageOutputs) = (outputs.count, g.outputChannels * P * Q)
     let (rowAxis, columnAxis) = (plan.rows, plan.columns)
     let tilesPerImage = rowAxis.count * columnAxis.count
     let (chunk, chunksPerImage) = (plan.chunk, plan.chunksPerImage)
-    let items = items ?? 0..<(g.batch * chunksPerImage)
     precondition(sums != nil || block.count == C, "a block of input channels needs sums across the blocks")
     let (beta, transformsOutput): (Float, Bool) = (block.lowerBound == 0 ? 0 : 1, block.upperBound == C)
     let slotSize = plan.slotSize
@@ -776,7 +775,8 @@ func winogradWeightGradient(
     let tables = WinogradTileTables(chunk: chunk)
     defer { tables.deallocate() }
     let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
-    let x = SendablePointer(UnsafeMutablePointer(mutating: input))
+    // The offsets include the image's: all of x is image 0's planes.
+    let x = ChannelPlanes(input, channels: C, plane: H * W)
     let dW = SendablePointer(weightGradient)
 
     /// Fills the offsets of chunk `index`; returns its GEMM width (whole groups of 8 tiles).
@@ -805,9 +805,7 @@ func winogradWeightGradient(
         for index in 0..<chunks {
             if chunks > 1 { width = transformOutputGradient(index) }
             parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
-                // The offsets include the image's: all of x is image 0's planes.
-                winogradInputTransform(v.base, input: ChannelPlanes(x.base, channels: C, plane: H * W), image: 0,
-                                       firstChannel: first, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
+                winogradInputTransform(v.base, input: x, image: 0, firstChannel: first, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
                                        channels: channels, totalChannels: block, chunk: chunk, width: width)
             }
             // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)

@@ -18,14 +18,21 @@ struct ConvolutionEpilogueTests {
         ConvGeometry(batch: 3, inputChannels: 9, outputChannels: 5, inputHeight: 7, inputWidth: 9, kernelSize: 1),                 // pointwise
     ]
 
-    @Test(arguments: cases)
-    func equalsTheLayersOneByOne(_ g: ConvGeometry) {
-        var generator = SplitMix64(seed: 41)
+    /// A convolution's input and weight, a batch norm's scale and shift, and
+    /// a residual, drawn from `seed`.
+    static func operands(_ g: ConvGeometry, seed: UInt64) -> (x: Tensor, w: Tensor, scale: Tensor, shift: Tensor, residual: Tensor) {
+        var generator = SplitMix64(seed: seed)
         let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
         let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
         let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
         let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
         let residual = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+        return (x, w, scale, shift, residual)
+    }
+
+    @Test(arguments: cases)
+    func equalsTheLayersOneByOne(_ g: ConvGeometry) {
+        let (x, w, scale, shift, residual) = Self.operands(g, seed: 41)
         let plane = g.outputPlane
         for (withResidual, relu) in [(true, true), (false, true), (false, false), (true, false)] {
             let fused = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale,
@@ -52,55 +59,30 @@ struct ConvolutionEpilogueTests {
     /// A pointwise convolution writing over its residual (a ResNet block at
     /// inference): the bits of the fused form with a separate output, in
     /// the residual's own buffer when it was the only reference, and a
-    /// shared residual left as it was.
-    @Test func overwritesItsResidual() {
-        let g = ConvGeometry(batch: 3, inputChannels: 9, outputChannels: 5, inputHeight: 7, inputWidth: 9, kernelSize: 1)
-        var generator = SplitMix64(seed: 43)
-        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
-        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
-        let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
-        let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
-        let residual = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
+    /// shared residual left as it was. With the default blocks of columns
+    /// (one per worker here) and with 16-column blocks: blocks that end
+    /// inside a plane, several per worker, across two images.
+    @Test(arguments: [
+        (ConvGeometry(batch: 3, inputChannels: 9, outputChannels: 5, inputHeight: 7, inputWidth: 9, kernelSize: 1), 4 << 20),
+        (ConvGeometry(batch: 2, inputChannels: 5, outputChannels: 24, inputHeight: 13, inputWidth: 11, kernelSize: 1), 24 * 16),
+    ])
+    func overwritesItsResidual(_ g: ConvGeometry, productBudget: Int) {
+        let (x, w, scale, shift, residual) = Self.operands(g, seed: 43)
         let kept = residual.scalars
         for relu in [true, false] {
             let expected = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, residual: residual, relu: relu)
-            let shared = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, overwriting: residual, relu: relu)
-            #expect(shared.scalars == expected.scalars, "relu \(relu): not the fused form's bits")
-            #expect(residual.scalars == kept, "a shared residual was written")
+            let shared = conv2d(x, weight: w, bias: shift, geometry: g, workspace: Workspace(), scale: scale, overwriting: residual, relu: relu,
+                                productBudget: productBudget)
+            #expect(shared.scalars == expected.scalars, "\(g) relu \(relu): not the fused form's bits")
+            #expect(residual.scalars == kept, "\(g): a shared residual was written")
             var own = Tensor(shape: g.outputShape, scalars: kept)
             let address = own.withUnsafeMutableBufferPointer { UnsafePointer($0.baseAddress!) }
-            let written = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, overwriting: consume own, relu: relu)
+            let written = conv2d(x, weight: w, bias: shift, geometry: g, workspace: Workspace(), scale: scale,
+                                 overwriting: consume own, relu: relu,
+                                 productBudget: productBudget)
             #expect(written.withUnsafeBufferPointer { $0.baseAddress! } == address,
-                    "the only reference to the residual was not written in place")
-            #expect(written.scalars == expected.scalars, "relu \(relu): in place, not the fused form's bits")
+                    "\(g): the only reference to the residual was not written in place")
+            #expect(written.scalars == expected.scalars, "\(g) relu \(relu): in place, not the fused form's bits")
         }
-    }
-
-    /// The same in many blocks of columns (a small budget): blocks that end
-    /// inside a plane, several per worker, across two images.
-    @Test func overwritesItsResidualBlockByBlock() {
-        let g = ConvGeometry(batch: 2, inputChannels: 5, outputChannels: 24, inputHeight: 13, inputWidth: 11, kernelSize: 1)
-        var generator = SplitMix64(seed: 44)
-        let x = Tensor.uniform(g.inputShape, in: -1...1, using: &generator)
-        let w = Tensor.uniform(g.weightShape, in: -1...1, using: &generator)
-        let scale = Tensor.uniform([g.outputChannels], in: 0.5...2, using: &generator)
-        let shift = Tensor.uniform([g.outputChannels], in: -1...1, using: &generator)
-        var output = Tensor.uniform(g.outputShape, in: -1...1, using: &generator)
-        let expected = conv2d(x, weight: w, bias: shift, geometry: g, scale: scale, residual: output, relu: true)
-        output.withUnsafeMutableBufferPointer { y in
-            x.withPointer { xp in
-                w.withPointer { wp in
-                    scale.withPointer { a in
-                        shift.withPointer { b in
-                            pointwiseForwardOverResidual(
-                                output: y.baseAddress!, input: xp, weight: wp,
-                                epilogue: ConvolutionEpilogue(scale: a, shift: b, residual: UnsafePointer(y.baseAddress!), relu: true),
-                                geometry: g, workspace: Workspace(), productBudget: 24 * 16)
-                        }
-                    }
-                }
-            }
-        }
-        #expect(output.scalars == expected.scalars, "16-column blocks: not the fused form's bits")
     }
 }
