@@ -5,16 +5,27 @@ public func argmaxClasses(_ logits: Tensor) -> [UInt8] {
     precondition(s.rank == 4 && s.channels <= 256, "argmax expects [N, C ≤ 256, H, W] logits, got \(s)")
     let plane = s.height * s.width
     var result = [UInt8](repeating: 0, count: s.batch * plane)
+    let piece = 16384
+    let piecesPerImage = (plane + piece - 1) / piece
     logits.withPointer { z in
         result.withUnsafeMutableBufferPointer { out in
-            for n in 0..<s.batch {
-                let image = z + n * s.channels * plane
-                var best = [Float](UnsafeBufferPointer(start: image, count: plane))
-                for c in 1..<max(s.channels, 1) {
-                    let row = image + c * plane
-                    for i in 0..<plane where row[i] > best[i] {
-                        best[i] = row[i]
-                        out[n * plane + i] = UInt8(c)
+            let z = SendablePointer(UnsafeMutablePointer(mutating: z)), out = SendablePointer(out.baseAddress!)
+            // Pixels are independent: pieces of each image's plane, a running best per piece.
+            parallelForBalanced(s.batch * piecesPerImage, grain: 1) { pieces in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: piece) { best in
+                    for item in pieces {
+                        let (n, p) = item.quotientAndRemainder(dividingBy: piecesPerImage)
+                        let pixels = (p * piece)..<min(plane, (p + 1) * piece)
+                        let image = z.base + n * s.channels * plane + pixels.lowerBound
+                        let labels = out.base + n * plane + pixels.lowerBound
+                        for i in 0..<pixels.count { best[i] = image[i] }
+                        for c in 1..<max(s.channels, 1) {
+                            let row = image + c * plane
+                            for i in 0..<pixels.count where row[i] > best[i] {
+                                best[i] = row[i]
+                                labels[i] = UInt8(c)
+                            }
+                        }
                     }
                 }
             }

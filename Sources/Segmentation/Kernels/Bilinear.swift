@@ -32,7 +32,8 @@ func bilinearResizeForward(
 ) {
     let rows = LinearTaps(input: H, output: P), cols = LinearTaps(input: W, output: Q)
     let y = SendablePointer(output), x = SendablePointer(UnsafeMutablePointer(mutating: input))
-    parallelFor(planes, minimumChunk: max(1, 16384 / max(1, P * Q))) { range in
+    // Balanced: a prediction's last resize has few planes (one per class), so halves are uneven.
+    parallelForBalanced(planes, grain: max(1, 16384 / max(1, P * Q))) { range in
         for plane in range {
             let xp = x.base + plane * H * W, yp = y.base + plane * P * Q
             for p in 0..<P {

@@ -24,7 +24,7 @@ func concatenateChannelsForward(
     let total = channels.reduce(0, +)
     let y = SendablePointer(output)
     let xs = inputs.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-    parallelFor(batch * inputs.count, minimumChunk: 1) { range in
+    parallelForBalanced(batch * inputs.count, grain: 1) { range in
         for job in range {
             let n = job / inputs.count, i = job % inputs.count
             let offset = channels[..<i].reduce(0, +)

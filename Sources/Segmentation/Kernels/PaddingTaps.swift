@@ -67,9 +67,10 @@ enum PaddingTaps {
 /// Forward of a stride-1 convolution (worth it where `PaddingTaps.applies(to:)`).
 /// Overwrites `output`. Each rectangle is done in bands of rows whose column
 /// matrix stays within `columnBudget` scalars; the (image, rectangle, band)
-/// tasks are dealt to the workers by size, each doing its own with
-/// single-threaded GEMMs (so the kernel is packed once per task, not once
-/// per worker), which also keeps the result independent of the worker count.
+/// tasks go largest first to whichever worker is free, each doing its own
+/// with single-threaded GEMMs (so the kernel is packed once per task, not
+/// once per worker), which also keeps the result independent of the worker
+/// count and of which worker runs a task.
 func paddingSkippingForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
@@ -100,15 +101,9 @@ func paddingSkippingForward(
             }
         }
     }
-    // Largest first, each to the least-loaded worker.
+    // Largest first, each to the next worker free (the smallest come last and even out the end).
     let workers = max(1, min(Parallelism.workerCount, tasks.count))
-    var assignment = [[Task]](repeating: [], count: workers)
-    var load = [Int](repeating: 0, count: workers)
-    for task in tasks.sorted(by: { $0.work > $1.work }) {
-        let lightest = load.indices.min { load[$0] < load[$1] }!
-        assignment[lightest].append(task)
-        load[lightest] += task.work
-    }
+    let ordered = tasks.sorted { $0.work > $1.work }
 
     // Scratch: the kernel as [K, R, S, C], then per worker a column matrix and a band of output.
     let reordered = K * R * S * C
@@ -119,18 +114,18 @@ func paddingSkippingForward(
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     let input = SendablePointer(UnsafeMutablePointer(mutating: input)), output = SendablePointer(output)
 
-    parallelFor(K) { ks in
+    parallelForBalanced(K, grain: max(1, K / (8 * workers))) { ks in
         for k in ks {
             for c in 0..<C {
                 for t in 0..<(R * S) { kernel.base[(k * R * S + t) * C + c] = weight.base[(k * C + c) * R * S + t] }
             }
         }
     }
-    parallelFor(workers, chunks: workers) { range in
-        for worker in range {
+    parallelChunksBalanced(ordered.count, grain: 1) { worker, range in
+        do {
             let columns = slots.base + worker * slotSize
             let band = columns + columnsSize
-            for task in assignment[worker] {
+            for task in ordered[range] {
                 let x = input.base + task.image * C * H * W
                 let y = output.base + task.image * K * P * Q
                 let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)

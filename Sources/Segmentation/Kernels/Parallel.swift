@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The library's one threading model (see Docs/threading.md):
 ///
@@ -82,6 +83,50 @@ func parallelChunks(
             Parallelism.markRegion(false)
         }
     }
+}
+
+/// `parallelFor` for loops whose items are independent and uneven in cost
+/// or whose workers are: `count` is cut into ranges of `grain` items (the
+/// last shorter), handed out in order to whichever worker asks next, so a
+/// worker that finishes early takes more instead of waiting at the end.
+/// Which worker runs a range, and how many ranges one worker runs, varies
+/// from call to call; the body must compute each item the same way in any
+/// range (a map, not a reduction over its range), so the results' bits do
+/// not depend on it.
+@inline(__always)
+func parallelForBalanced(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    parallelChunksBalanced(count, grain: grain) { _, range in body(range) }
+}
+
+/// `parallelForBalanced` that also passes the worker running each range
+/// (0 ..< at most the worker count), so a range can use that worker's
+/// scratch slot.
+func parallelChunksBalanced(_ count: Int, grain: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+    let grain = max(1, grain)
+    let pieces = (count + grain - 1) / grain
+    let workers = min(Parallelism.workerCount, pieces)
+    if workers <= 1 || Parallelism.isInsideParallelRegion {
+        if count > 0 { body(0, 0..<count) }
+        return
+    }
+    let next = PieceCounter()
+    withoutActuallyEscaping(body) { escapable in
+        let box = UncheckedSendableBox(value: escapable)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            Parallelism.markRegion(true)
+            while case let piece = next.take(), piece < pieces {
+                box.value(worker, (piece * grain)..<min(count, (piece + 1) * grain))
+            }
+            Parallelism.markRegion(false)
+        }
+    }
+}
+
+/// The next piece of a `parallelChunksBalanced` loop.
+private final class PieceCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// A raw pointer that may cross into `parallelFor` chunks. Kernels use it to

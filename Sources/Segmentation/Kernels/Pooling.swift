@@ -37,7 +37,7 @@ func maxPoolForward(
     let (P, Q) = (g.outputSize(H), g.outputSize(W))
     let y = SendablePointer(output), indices = SendablePointer(argmax)
     let x = SendablePointer(UnsafeMutablePointer(mutating: input))
-    parallelFor(planes, minimumChunk: max(1, 16384 / max(1, H * W))) { range in
+    parallelForBalanced(planes, grain: max(1, 16384 / max(1, H * W))) { range in
         for plane in range {
             let xp = x.base + plane * H * W, yp = y.base + plane * P * Q, ip = indices.base + plane * P * Q
             for p in 0..<P {

@@ -181,7 +181,7 @@ func winogradTransformWeights(
     let columns = range.count
     let plane = allRows.count * columns
     let u = SendablePointer(u), weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
-    parallelFor(allRows.count, minimumChunk: max(1, 4096 / columns)) { rowIndices in
+    parallelForBalanced(allRows.count, grain: transformGrain(allRows.count, minimum: 4096 / columns)) { rowIndices in
         let rowRange = (allRows.lowerBound + rowIndices.lowerBound)..<(allRows.lowerBound + rowIndices.upperBound)
         withUnsafeTemporaryAllocation(of: Float8.self, capacity: 9 + 18) { buffer in
             let g = buffer.baseAddress!, out = g + 9
@@ -369,19 +369,20 @@ func winogradConvolution(
         winogradTileOffsets(tables, tiles: first..<(first + count), rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q)
         let vs = SendablePointer(v)
         let b = block.count
-        parallelFor(b, minimumChunk: max(1, 4096 / width)) { channels in
+        // Balanced: the two halves of a static split often finish 5-10 % apart.
+        parallelForBalanced(b, grain: transformGrain(b, minimum: 4096 / width)) { channels in
             winogradInputTransform(vs.base, input: input, image: image, firstChannel: block.lowerBound,
                                    offsets: tables.inputOffsets, whole: tables.wholeInputGroups, channels: channels, totalChannels: b, chunk: chunk, width: width)
         }
         // M[ξ] (K × tiles) (+)= U[ξ] (K × block) × V[ξ] (block × tiles)
-        parallelFor(36) { xis in
+        parallelForBalanced(36, grain: 2) { xis in
             for xi in xis {
                 BLAS.sgemm(.none, .none, m: K, n: width, k: b, a: u.base + xi * K * b, lda: b,
                            b: vs.base + xi * b * chunk, ldb: chunk, beta: beta, c: m.base + xi * K * chunk, ldc: chunk)
             }
         }
         guard transformsOutput else { return }
-        parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
+        parallelForBalanced(K, grain: transformGrain(K, minimum: 4096 / width)) { channels in
             winogradOutputTransform(output.base + image * imageOutputs + outputs.lowerBound * P * Q, m: m.base,
                                     offsets: tables.outputOffsets, whole: tables.wholeOutputGroups, epilogue: epilogue, firstChannel: outputs.lowerBound,
                                     residualBase: image * imageOutputs + outputs.lowerBound * P * Q, channels: channels, totalChannels: K, plane: P * Q, chunk: chunk, width: width,
@@ -403,6 +404,13 @@ func winogradConvolution(
         defer { tables.deallocate() }
         for item in (items.lowerBound + dealt)..<items.upperBound { process(item, slot: 0, tables: tables) }
     }
+}
+
+/// Channels per piece of a balanced transform loop over `channels`: about
+/// eight pieces per worker, at least `minimum` channels each (less work
+/// than that costs more to hand out than it gains).
+func transformGrain(_ channels: Int, minimum: Int) -> Int {
+    max(1, minimum, channels / (8 * Parallelism.workerCount))
 }
 
 /// A chunk's tiles as the transforms read them, filled by

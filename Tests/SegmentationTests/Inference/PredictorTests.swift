@@ -22,6 +22,35 @@ struct PredictorTests {
         return RGBImage(width: width, height: height, pixels: (0..<width * height * 3).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
+    /// The argmax over images whose planes span several of its parallel
+    /// pieces (16384 pixels each): per pixel, the first class holding the
+    /// largest logit (ties to the lower id, a NaN never wins), as a plain
+    /// loop finds it.
+    @Test func argmaxIsTheFirstLargestClassAcrossItsPieces() {
+        let (n, c, h, w) = (2, 5, 131, 127)
+        var generator = SplitMix64(seed: 9)
+        var logits = Tensor.uniform([n, c, h, w], in: -1...1, using: &generator)
+        let plane = h * w
+        logits.withMutablePointer { z in
+            for i in stride(from: 0, to: plane, by: 7) { z[3 * plane + i] = z[1 * plane + i] + 2; z[1 * plane + i] += 2 }  // ties of 1 and 3
+            for i in stride(from: 3, to: plane, by: 11) { z[(c + 2) * plane + i] = .nan }  // image 1, class 2
+        }
+        let z = logits.scalars
+        var expected = [UInt8](repeating: 0, count: n * plane)
+        for image in 0..<n {
+            for i in 0..<plane {
+                var best = z[image * c * plane + i]
+                for k in 1..<c where z[(image * c + k) * plane + i] > best {
+                    best = z[(image * c + k) * plane + i]
+                    expected[image * plane + i] = UInt8(k)
+                }
+            }
+        }
+        let classes = argmaxClasses(logits)
+        #expect(classes == expected)
+        #expect(classes[0] == 1 && classes[7] == 1, "a tie goes to the lower class id")
+    }
+
     @Test func answersAtTheImagesOwnSizeAndTheMaskIsTheArgmaxOfTheProbabilities() throws {
         let predictor = Predictor(model: Self.model)
         let image = Self.image(width: 37, height: 29, seed: 1)

@@ -1,5 +1,6 @@
 @testable import Segmentation
 import SegmentationTestSupport
+import Synchronization
 import Testing
 
 /// Properties the reference comparisons do not cover.
@@ -103,6 +104,35 @@ struct KernelPropertyTests {
         }
         #expect(hits.allSatisfy { $0 == 1 })
         if Parallelism.workerCount > 1 { #expect(nested.allSatisfy { $0 }) }
+    }
+
+    /// The balanced loop hands out every range of `grain` once (the last
+    /// shorter), each to a worker slot below the worker count, and nests
+    /// serially like `parallelChunks`.
+    @Test(arguments: [(10_007, 37), (5, 1), (8, 8), (3, 100), (0, 4)])
+    func balancedLoopCoversEveryIndexOnceInRangesOfItsGrain(count: Int, grain: Int) {
+        var hits = [Int](repeating: 0, count: max(count, 1))
+        let workers = Parallelism.workerCount
+        let log = Mutex<[(worker: Int, range: Range<Int>, nestedRanges: Int)]>([])
+        hits.withUnsafeMutableBufferPointer { buffer in
+            let base = SendablePointer(buffer.baseAddress!)
+            parallelChunksBalanced(count, grain: grain) { worker, range in
+                for i in range { base.base[i] += 1 }
+                var nestedRanges = 0
+                parallelChunksBalanced(100, grain: 1) { _, _ in nestedRanges += 1 }
+                log.withLock { $0.append((worker, range, nestedRanges)) }
+            }
+        }
+        #expect(hits[..<count].allSatisfy { $0 == 1 })
+        let ranges = log.withLock { $0 }
+        #expect(ranges.allSatisfy { $0.worker >= 0 && $0.worker < workers })
+        if count > grain, workers > 1 {
+            #expect(ranges.count == (count + grain - 1) / grain)
+            #expect(ranges.allSatisfy { $0.range.lowerBound % grain == 0 && ($0.range.count == grain || $0.range.upperBound == count) })
+            #expect(ranges.allSatisfy { $0.nestedRanges == 1 }, "a loop inside a worker runs serially, as one range")
+        } else {
+            #expect(ranges.count == (count > 0 ? 1 : 0), "one piece or none runs serially, in one call")
+        }
     }
 }
 
