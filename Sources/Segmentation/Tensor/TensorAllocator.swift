@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 
 /// Where tensor storage comes from: small buffers from malloc, large ones
-/// mapped from the kernel, and large buffers freed recently kept for reuse
-/// up to a bound.
+/// mapped from the kernel, and the pages of large buffers freed recently
+/// kept for reuse up to a bound.
 ///
 /// Why not malloc for everything: a training step frees and allocates
 /// hundreds of megabytes of activations and gradients, and glibc keeps the
@@ -12,14 +12,18 @@ import Synchronization
 /// exceeded the live tensors by 270–510 MiB, and by a different amount
 /// from run to run (worker threads get arenas of their own). Mapping every
 /// large buffer instead gives RSS ≈ live, but every step then pays to
-/// fault in and zero fresh pages (about 14 % of a training step). A step
-/// repeats the same shapes, so a freed buffer of the exact size is almost
-/// always asked for again soon: the cache keeps freed large buffers and
-/// hands one out again for a request of its size. It holds at most the room
-/// below the peak of buffers in use (or `cacheLimit`, when more; the oldest
-/// unmapped first), so RSS stays near the peak of live tensors, and the
-/// faults are few: at a training step's peak the cache is nearly empty, and
-/// after it the cache takes the freed activations for the next step.
+/// fault in and zero fresh pages (about 14 % of a training step).
+///
+/// So freed large buffers stay mapped in a cache of free ranges, and a
+/// request takes the smallest free range it fits in (a range freed for the
+/// same size, when there is one), leaving the rest of the range free:
+/// a prediction's head, whose tensors have other sizes than the backbone's,
+/// then reuses the backbone's pages instead of faulting in fresh ones.
+/// Neighbouring free ranges merge. The cache holds at most the room below
+/// the peak of buffers in use (or `cacheLimit`, when more; the ranges freed
+/// longest ago are unmapped first), so RSS stays near the peak of live
+/// tensors: at a training step's peak the cache is nearly empty, and after
+/// it the cache takes the freed activations for the next step.
 ///
 /// A freshly mapped buffer is zeroed by the kernel: `allocate` says so, and
 /// `Tensor.zeros` skips its own pass over it.
@@ -37,17 +41,62 @@ enum TensorAllocator {
         return 0
     }()
 
-    private struct Cache: ~Copyable {
-        /// Freed buffers by mapped size: (address, when freed).
-        var free: [Int: [(address: Int, sequence: Int)]] = [:]
-        /// Bytes of the freed buffers held.
+    struct Cache: ~Copyable {
+        /// Free ranges by start address: their size and when freed.
+        var free: [Int: (size: Int, sequence: Int)] = [:]
+        /// The start of the free range ending at each address.
+        var starts: [Int: Int] = [:]
+        /// Bytes of the free ranges held.
         var bytes = 0
         var sequence = 0
         /// Bytes of large buffers in use, now and at their peak.
         var live = 0
         var peak = 0
 
-        /// Unmaps the buffers freed longest ago until the cache is within its
+        mutating func insert(_ address: Int, size: Int, sequence: Int) {
+            free[address] = (size, sequence)
+            starts[address + size] = address
+        }
+
+        mutating func remove(_ address: Int) -> (size: Int, sequence: Int) {
+            let range = free.removeValue(forKey: address)!
+            starts[address + range.size] = nil
+            return range
+        }
+
+        /// Adds a freed range, merged with the free ranges either side.
+        mutating func release(_ address: Int, size: Int) {
+            sequence += 1
+            var (start, end) = (address, address + size)
+            if free[end] != nil { end += remove(end).size }
+            if let before = starts[start] { start = before; _ = remove(before) }
+            insert(start, size: end - start, sequence: sequence)
+            bytes += size
+        }
+
+        /// The start of `size` bytes aligned to `alignment` inside the
+        /// smallest free range that holds them (the most recently freed of
+        /// equal ones), taken out of the cache; the range's rest stays free.
+        mutating func take(_ size: Int, alignment: Int) -> Int? {
+            var best: (address: Int, size: Int, sequence: Int)?
+            for (address, range) in free where range.size >= size {
+                let aligned = (address + alignment - 1) / alignment * alignment
+                guard aligned + size <= address + range.size else { continue }
+                if best == nil || range.size < best!.size || (range.size == best!.size && range.sequence > best!.sequence) {
+                    best = (address, range.size, range.sequence)
+                }
+            }
+            guard let best else { return nil }
+            _ = remove(best.address)
+            let aligned = (best.address + alignment - 1) / alignment * alignment
+            if aligned > best.address { insert(best.address, size: aligned - best.address, sequence: best.sequence) }
+            let end = best.address + best.size
+            if aligned + size < end { insert(aligned + size, size: end - aligned - size, sequence: best.sequence) }
+            bytes -= size
+            return aligned
+        }
+
+        /// Unmaps the ranges freed longest ago until the cache is within its
         /// bound: `cacheLimit`, or more while the buffers in use are below
         /// their peak (the cache then only refills memory the process
         /// already had in use), so that buffers in use and cached together
@@ -55,15 +104,10 @@ enum TensorAllocator {
         mutating func evict(limit: Int) -> [(address: Int, size: Int)] {
             var evicted: [(address: Int, size: Int)] = []
             while bytes > max(limit, peak - live) {
-                var oldest: (size: Int, sequence: Int)?
-                for (size, blocks) in free where oldest == nil || blocks[0].sequence < oldest!.sequence {
-                    oldest = (size, blocks[0].sequence)
-                }
-                let size = oldest!.size
-                let block = free[size]!.removeFirst()
-                if free[size]!.isEmpty { free[size] = nil }
+                let oldest = free.min { $0.value.sequence < $1.value.sequence }!.key
+                let size = remove(oldest).size
                 bytes -= size
-                evicted.append((block.address, size))
+                evicted.append((oldest, size))
             }
             return evicted
         }
@@ -73,7 +117,8 @@ enum TensorAllocator {
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// A buffer of `byteCount` bytes aligned to `alignment` (at most a
-    /// page), and whether its contents are known to be zero.
+    /// page; a huge page for buffers of one or more), and whether its
+    /// contents are known to be zero.
     static func allocate(byteCount: Int, alignment: Int) -> (pointer: UnsafeMutableRawPointer, zeroed: Bool) {
         guard byteCount >= largeSize else {
             return (UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: alignment), false)
@@ -83,10 +128,8 @@ enum TensorAllocator {
         let (reused, evicted): (Int?, [(address: Int, size: Int)]) = cache.withLock { cache in
             cache.live += size
             cache.peak = max(cache.peak, cache.live)
-            if var blocks = cache.free[size], let block = blocks.popLast() {
-                cache.free[size] = blocks.isEmpty ? nil : blocks
-                cache.bytes -= size
-                return (block.address, [])
+            if let address = cache.take(size, alignment: size >= hugePageSize ? hugePageSize : pageSize) {
+                return (address, [])
             }
             return (nil, cache.evict(limit: cacheLimit))
         }
@@ -104,9 +147,7 @@ enum TensorAllocator {
         let size = mappedSize(byteCount)
         let evicted = cache.withLock { cache in
             cache.live -= size
-            cache.sequence += 1
-            cache.free[size, default: []].append((Int(bitPattern: pointer), cache.sequence))
-            cache.bytes += size
+            cache.release(Int(bitPattern: pointer), size: size)
             return cache.evict(limit: cacheLimit)
         }
         unmap(evicted)
