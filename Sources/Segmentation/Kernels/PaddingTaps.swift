@@ -122,53 +122,51 @@ func paddingSkippingForward(
         }
     }
     parallelChunksBalanced(ordered.count, grain: 1) { worker, range in
-        do {
-            let columns = slots.base + worker * slotSize
-            let band = columns + columnsSize
-            for task in ordered[range] {
-                let x = input.base + task.image * C * H * W
-                let y = output.base + task.image * K * P * Q
-                let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)
-                let (q0, width) = (task.columns.lowerBound, task.columns.count)
-                guard !rs.isEmpty, !cs.isEmpty else {
-                    // Every tap in the padding: the convolution is 0.
-                    for k in 0..<K {
-                        for p in rows {
-                            let offset = ((task.image * K + k) * P + p) * Q + q0
-                            for j in 0..<width { y[(k * P + p) * Q + q0 + j] = epilogue.apply(0, channel: k, residualOffset: offset + j) }
-                        }
-                    }
-                    continue
-                }
-                let pixels = rows.count * width
-                let depth = cs.count * C   // columns of one kernel row's valid taps
-                // columns[(r, s, c), pixel] = x[c, p − pad + r·d, q − pad + s·d], all inside.
-                for (ri, r) in rs.enumerated() {
-                    for (si, s) in cs.enumerated() {
-                        let column = q0 - g.paddingWidth + s * g.dilationWidth
-                        for c in 0..<C {
-                            let target = columns + ((ri * cs.count + si) * C + c) * pixels
-                            for (i, p) in rows.enumerated() {
-                                let row = p - g.paddingHeight + r * g.dilationHeight
-                                (target + i * width).update(from: x + (c * H + row) * W + column, count: width)
-                            }
-                        }
-                    }
-                }
-                // band[K, pixels] = Σ_r kernel[K, r, cs, C] × columns[(r, cs, C), pixels]
-                for (ri, r) in rs.enumerated() {
-                    BLAS.sgemm(.none, .none, m: K, n: pixels, k: depth,
-                               a: kernel.base + (r * S + cs.lowerBound) * C, lda: R * S * C,
-                               b: columns + ri * depth * pixels, ldb: pixels,
-                               beta: ri == 0 ? 0 : 1, c: band, ldc: pixels)
-                }
+        let columns = slots.base + worker * slotSize
+        let band = columns + columnsSize
+        for task in ordered[range] {
+            let x = input.base + task.image * C * H * W
+            let y = output.base + task.image * K * P * Q
+            let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)
+            let (q0, width) = (task.columns.lowerBound, task.columns.count)
+            guard !rs.isEmpty, !cs.isEmpty else {
+                // Every tap in the padding: the convolution is 0.
                 for k in 0..<K {
-                    for (i, p) in rows.enumerated() {
-                        let source = band + k * pixels + i * width
-                        let target = y + (k * P + p) * Q + q0
+                    for p in rows {
                         let offset = ((task.image * K + k) * P + p) * Q + q0
-                        for j in 0..<width { target[j] = epilogue.apply(source[j], channel: k, residualOffset: offset + j) }
+                        for j in 0..<width { y[(k * P + p) * Q + q0 + j] = epilogue.apply(0, channel: k, residualOffset: offset + j) }
                     }
+                }
+                continue
+            }
+            let pixels = rows.count * width
+            let depth = cs.count * C   // columns of one kernel row's valid taps
+            // columns[(r, s, c), pixel] = x[c, p − pad + r·d, q − pad + s·d], all inside.
+            for (ri, r) in rs.enumerated() {
+                for (si, s) in cs.enumerated() {
+                    let column = q0 - g.paddingWidth + s * g.dilationWidth
+                    for c in 0..<C {
+                        let target = columns + ((ri * cs.count + si) * C + c) * pixels
+                        for (i, p) in rows.enumerated() {
+                            let row = p - g.paddingHeight + r * g.dilationHeight
+                            (target + i * width).update(from: x + (c * H + row) * W + column, count: width)
+                        }
+                    }
+                }
+            }
+            // band[K, pixels] = Σ_r kernel[K, r, cs, C] × columns[(r, cs, C), pixels]
+            for (ri, r) in rs.enumerated() {
+                BLAS.sgemm(.none, .none, m: K, n: pixels, k: depth,
+                           a: kernel.base + (r * S + cs.lowerBound) * C, lda: R * S * C,
+                           b: columns + ri * depth * pixels, ldb: pixels,
+                           beta: ri == 0 ? 0 : 1, c: band, ldc: pixels)
+            }
+            for k in 0..<K {
+                for (i, p) in rows.enumerated() {
+                    let source = band + k * pixels + i * width
+                    let target = y + (k * P + p) * Q + q0
+                    let offset = ((task.image * K + k) * P + p) * Q + q0
+                    for j in 0..<width { target[j] = epilogue.apply(source[j], channel: k, residualOffset: offset + j) }
                 }
             }
         }
