@@ -73,16 +73,7 @@ func parallelChunks(
         if count > 0 { body(0, 0..<count) }
         return
     }
-    withoutActuallyEscaping(body) { escapable in
-        let box = UncheckedSendableBox(value: escapable)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let lower = count * part / parts
-            let upper = count * (part + 1) / parts
-            Parallelism.markRegion(true)
-            box.value(part, lower..<upper)
-            Parallelism.markRegion(false)
-        }
-    }
+    onWorkers(parts) { part in body(part, (count * part / parts)..<(count * (part + 1) / parts)) }
 }
 
 /// `parallelFor` for loops whose items are independent and uneven in cost
@@ -110,13 +101,21 @@ func parallelChunksBalanced(_ count: Int, grain: Int, _ body: (_ worker: Int, _ 
         return
     }
     let next = PieceCounter()
+    onWorkers(workers) { worker in
+        while case let piece = next.take(), piece < pieces {
+            body(worker, (piece * grain)..<min(count, (piece + 1) * grain))
+        }
+    }
+}
+
+/// Runs `body(worker)` for each of `workers` workers on Dispatch's pool,
+/// marked as inside a parallel region, and returns when all have.
+private func onWorkers(_ workers: Int, _ body: (_ worker: Int) -> Void) {
     withoutActuallyEscaping(body) { escapable in
         let box = UncheckedSendableBox(value: escapable)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             Parallelism.markRegion(true)
-            while case let piece = next.take(), piece < pieces {
-                box.value(worker, (piece * grain)..<min(count, (piece + 1) * grain))
-            }
+            box.value(worker)
             Parallelism.markRegion(false)
         }
     }

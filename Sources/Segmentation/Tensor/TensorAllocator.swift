@@ -78,17 +78,17 @@ enum TensorAllocator {
         /// smallest free range that holds them (the most recently freed of
         /// equal ones), taken out of the cache; the range's rest stays free.
         mutating func take(_ size: Int, alignment: Int) -> Int? {
-            var best: (address: Int, size: Int, sequence: Int)?
+            var best: (address: Int, aligned: Int, size: Int, sequence: Int)?
             for (address, range) in free where range.size >= size {
                 let aligned = (address + alignment - 1) / alignment * alignment
                 guard aligned + size <= address + range.size else { continue }
                 if best == nil || range.size < best!.size || (range.size == best!.size && range.sequence > best!.sequence) {
-                    best = (address, range.size, range.sequence)
+                    best = (address, aligned, range.size, range.sequence)
                 }
             }
             guard let best else { return nil }
             _ = remove(best.address)
-            let aligned = (best.address + alignment - 1) / alignment * alignment
+            let aligned = best.aligned
             if aligned > best.address { insert(best.address, size: aligned - best.address, sequence: best.sequence) }
             let end = best.address + best.size
             if aligned + size < end { insert(aligned + size, size: end - aligned - size, sequence: best.sequence) }
