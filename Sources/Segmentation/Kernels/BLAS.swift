@@ -42,7 +42,11 @@ public enum BLAS {
 
     /// The same product split over the workers: by columns of C when N is the
     /// larger side, else by rows. Each worker calls single-threaded sgemm on
-    /// its block, so results do not depend on thread timing.
+    /// its block, so results do not depend on thread timing. The blocks start
+    /// at multiples of 64 rows or columns, so every element falls in the same
+    /// place of OpenBLAS's register tiles (16 × 4 here) as in the unsplit
+    /// product, and gets the same bits: a lane's unsplit product and a shared
+    /// image's split one agree (split-invariant gradients rely on it; tested).
     static func parallelSgemm(
         _ transposeA: Transpose, _ transposeB: Transpose,
         m: Int, n: Int, k: Int,
@@ -61,11 +65,10 @@ public enum BLAS {
         let b = SendablePointer(UnsafeMutablePointer(mutating: b))
         let c = SendablePointer(c)
         if n >= m {
-            // Blocks of 16 columns keep every worker's panel aligned to the SIMD width.
-            let blocks = (n + 15) / 16
+            let blocks = (n + 63) / 64
             parallelFor(blocks, chunks: workers) { range in
-                let j0 = range.lowerBound * 16
-                let j1 = min(n, range.upperBound * 16)
+                let j0 = range.lowerBound * 64
+                let j1 = min(n, range.upperBound * 64)
                 // B columns j0..<j1: B + j0 when stored [k, ldb], B + j0·ldb when stored [n, ldb].
                 let bOffset = transposeB == .none ? j0 : j0 * ldb
                 sgemm(transposeA, transposeB, m: m, n: j1 - j0, k: k, alpha: alpha,
@@ -73,10 +76,10 @@ public enum BLAS {
                       beta: beta, c: c.base + j0, ldc: ldc)
             }
         } else {
-            let blocks = (m + 7) / 8
+            let blocks = (m + 63) / 64
             parallelFor(blocks, chunks: workers) { range in
-                let i0 = range.lowerBound * 8
-                let i1 = min(m, range.upperBound * 8)
+                let i0 = range.lowerBound * 64
+                let i1 = min(m, range.upperBound * 64)
                 // A rows i0..<i1: A + i0·lda when stored [m, lda], A + i0 when stored [k, lda].
                 let aOffset = transposeA == .none ? i0 * lda : i0
                 sgemm(transposeA, transposeB, m: i1 - i0, n: n, k: k, alpha: alpha,

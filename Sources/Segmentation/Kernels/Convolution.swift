@@ -198,19 +198,37 @@ func sharedBlockChannels(_ g: ConvGeometry, budget: Int) -> Int {
     min(g.inputChannels, max(1, budget / max(1, g.kernelHeight * g.kernelWidth * g.outputPlane)))
 }
 
+/// Input channels per block of the backward of a layer that shares its
+/// columns: a block's columns [block·R·S, P·Q] and, for a batch of two, the
+/// second image's weight-gradient term [K, block·R·S] within `budget`. The
+/// same for every batch, so that each image's products have the same shape
+/// whatever the batch (split-invariant gradients).
+func gradientBlockChannels(_ g: ConvGeometry, budget: Int) -> Int {
+    min(g.inputChannels, max(1, budget / max(1, g.kernelHeight * g.kernelWidth * (g.outputPlane + g.outputChannels))))
+}
+
 
 /// Backward. Adds into each gradient that is not nil:
 /// `inputGradient[N, C, H, W]`, `weightGradient[K, C, R, S]`, `biasGradient[K]`.
+///
+/// The weight and bias gradients are sums over the images whose bits do not
+/// depend on how the batch is split (over lanes, threads, or ranks; tested):
+/// each image's term is computed the same way in any batch, and the terms
+/// are summed exactly and rounded once (ExactSum.swift), provided the
+/// gradients start at zero. With `weightGradientLow` and `biasGradientLow`
+/// (a data-parallel rank's), the part of the sum the rounding dropped is
+/// added there, for the all-reduce to round once.
 func conv2dBackward(
     inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
     biasGradient: UnsafeMutablePointer<Float>?,
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true
+    geometry g: ConvGeometry, workspace: Workspace, fastPaths: Bool = true,
+    weightGradientLow: UnsafeMutablePointer<Float>? = nil, biasGradientLow: UnsafeMutablePointer<Float>? = nil
 ) {
     if fastPaths, let crop = PaddingTaps.centredValidTaps(g) {
         croppedKernelBackward(inputGradient: inputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
                               outputGradient: outputGradient, input: input, weight: weight, geometry: g, crop: crop,
-                              workspace: workspace)
+                              workspace: workspace, weightGradientLow: weightGradientLow, biasGradientLow: biasGradientLow)
         return
     }
     if fastPaths, Winograd.applies(to: g) {
@@ -223,13 +241,13 @@ func conv2dBackward(
         }
         if let dW = weightGradient {
             winogradWeightGradient(weightGradient: dW, outputGradient: outputGradient, input: input,
-                                   geometry: g, workspace: workspace)
+                                   geometry: g, workspace: workspace, low: weightGradientLow)
             weightGradient = nil
         }
         if inputGradient == nil && weightGradient == nil && biasGradient == nil { return }
         conv2dBackward(inputGradient: inputGradient, weightGradient: nil, biasGradient: biasGradient,
                        outputGradient: outputGradient, input: input, weight: weight, geometry: g, workspace: workspace,
-                       fastPaths: false)
+                       fastPaths: false, biasGradientLow: biasGradientLow)
         return
     }
     let (K, CRS, PQ) = (g.outputChannels, g.columnRows, g.outputPlane)
@@ -237,38 +255,76 @@ func conv2dBackward(
     let outputSize = K * PQ
     let weightSize = K * CRS
     let lanes = min(Parallelism.workerCount, g.batch)
-    let dealt = lanes >= 2 && !sharesImageColumns(g, workers: lanes) ? (g.batch / lanes) * lanes : 0
+    // Whether the layer's images share their columns is a property of the
+    // layer, not of the batch: a batch of one computes its image as a larger
+    // batch computes any, and only layers that share build blocks of channels.
+    let sharesColumns = sharesImageColumns(g, workers: max(2, Parallelism.workerCount))
+    let dealt = lanes >= 2 && !sharesColumns ? (g.batch / lanes) * lanes : 0
     let (P, Q) = (g.outputHeight, g.outputWidth)
     let bandRows = forwardBandRows(g)
     let bands = (P + bandRows - 1) / bandRows
-    let needsColumns = !g.isPointwise && (weightGradient != nil || inputGradient != nil)
-    // Dealt images use one band-sized column buffer per lane; leftover images
-    // share one buffer for a block of `sharedBlockChannels` input channels.
+    guard weightGradient != nil || inputGradient != nil else {
+        addBiasGradient(biasGradient, low: biasGradientLow, outputGradient: outputGradient, geometry: g)
+        return
+    }
+    // The weight gradient is a sum of each image's own term: its bands'
+    // products in order, the same on every path and in any batch. The terms
+    // are summed exactly (ExactSum.swift). Past two terms, or when a rank
+    // hands its sum on in two parts, they go into Double sums, which start
+    // from dW's content: each term is computed in dW's own memory (and in
+    // the other lanes' partials) and added to the sums, which are rounded
+    // into dW at the end. With at most two, the first term goes straight
+    // into dW and the second is added to it.
+    let sumsInDouble = weightGradient != nil && (g.batch > 2 || (weightGradientLow != nil && g.batch > 1))
+    // Leftover images (and all images of a layer that shares its columns)
+    // take one image at a time on all workers: band by band as a lane does
+    // (banded and pointwise layers), or over whole planes for one-band
+    // layers, in blocks of input channels where the layer shares its columns.
+    let sharedByBlocks = !g.isPointwise && bands == 1
+    let needsColumns = !g.isPointwise
     let columnsSize = needsColumns ? CRS * bandRows * Q : 0
-    let blockChannels = g.isPointwise ? g.inputChannels : sharedBlockChannels(g, budget: workspace.sharedColumnBudget)
+    let blockChannels = sharedByBlocks && sharesColumns
+        ? gradientBlockChannels(g, budget: workspace.sharedColumnBudget) : g.inputChannels
     let RS = g.kernelHeight * g.kernelWidth
     let blockRows = blockChannels * RS
-    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, needsColumns && dealt < g.batch ? blockRows * PQ : 0)
-    // Lanes other than 0 accumulate their weight gradient privately, summed at the end.
-    let partialCount = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
-    let scratchBase = workspace.scratch(max(1, columnsTotal + partialCount * weightSize))
+    let shared = dealt..<g.batch
+    let sharedColumns = needsColumns && !shared.isEmpty ? (sharedByBlocks ? blockRows * PQ : columnsSize) : 0
+    let columnsTotal = max(dealt > 0 ? lanes * columnsSize : 0, sharedColumns)
+    // Float terms: the lanes' but lane 0's (which uses dW), and, with two
+    // terms, the second image's when it is shared.
+    let laneTerms = weightGradient != nil && dealt > 0 ? lanes - 1 : 0
+    let sharedTermSize = !sumsInDouble && weightGradient != nil && shared.upperBound > 1 && !shared.isEmpty
+        ? (sharedByBlocks ? K * blockRows : weightSize) : 0
+    let scratchBase = workspace.scratch(max(1, columnsTotal + laneTerms * weightSize + sharedTermSize))
     let scratch = SendablePointer(scratchBase)
     let partials = SendablePointer(scratchBase + columnsTotal)
+    let term = SendablePointer(scratchBase + columnsTotal + laneTerms * weightSize)
+    // The Double sums: of the whole dW, or of one block of its columns at a
+    // time when every image is shared by blocks.
+    let sumsPerBlock = sharedByBlocks && dealt == 0
+    let sums = sumsInDouble ? SendablePointer(workspace.sums(sumsPerBlock ? K * blockRows : weightSize)) : nil
     let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
     let input = SendablePointer(UnsafeMutablePointer(mutating: input))
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     let dX = inputGradient.map { SendablePointer($0) }
     let dW = weightGradient.map { SendablePointer($0) }
+    let dWLow = weightGradientLow.map { FloatRows($0, stride: CRS) }
+    if let sums, let dW, !sumsPerBlock {
+        accumulateExactly(sums.base, terms: [FloatRows(dW.base)], rows: 1, width: weightSize, first: true)
+    }
 
     if dealt > 0 {
         // Each worker owns whole images (col2im of neighbouring bands overlaps
-        // in dX) and walks their bands in order, so the band's columns stay in cache.
-        parallelFor(lanes, chunks: lanes) { laneRange in
-            for lane in laneRange {
-                let columns = scratch.base + lane * columnsSize
-                let laneWeightGradient = dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize }
-                var firstProduct = true
-                for image in stride(from: lane, to: dealt, by: lanes) {
+        // in dX) and walks their bands in order, so the band's columns stay in
+        // cache. One image per lane per round.
+        for round in stride(from: 0, to: dealt, by: lanes) {
+            parallelFor(lanes, chunks: lanes) { laneRange in
+                for lane in laneRange {
+                    let image = round + lane
+                    let columns = scratch.base + lane * columnsSize
+                    let target = dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize }
+                    // Lane 0 adds its term to dW's content unless the Double sums hold that.
+                    let addsToTarget = lane == 0 && !sumsInDouble
                     let x = input.base + image * imageSize
                     for band in 0..<bands {
                         let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
@@ -281,12 +337,11 @@ func conv2dBackward(
                             im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels, outputRows: rows)
                             cols = UnsafePointer(columns)
                         }
-                        if let laneWeightGradient {
+                        if let target {
                             // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
                             BLAS.sgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
-                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: (lane > 0 && firstProduct) ? 0 : 1,
-                                       c: laneWeightGradient, ldc: CRS)
-                            firstProduct = false
+                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: band == 0 && !addsToTarget ? 0 : 1,
+                                       c: target, ldc: CRS)
                         }
                         guard let dX else { continue }
                         let dx = dX.base + image * imageSize
@@ -304,62 +359,136 @@ func conv2dBackward(
                     }
                 }
             }
-        }
-        if let dW, partialCount > 0 {
-            for lane in 1..<lanes {
-                parallelAddInPlace(dW.base, partials.base + (lane - 1) * weightSize, count: weightSize)
+            guard let dW else { continue }
+            let others = (0..<(lanes - 1)).map { FloatRows(partials.base + $0 * weightSize) }
+            if let sums {
+                accumulateExactly(sums.base, terms: [FloatRows(dW.base)] + others, rows: 1, width: weightSize, first: false)
+            } else {
+                addSecondTerm(others[0], into: FloatRows(dW.base), rows: 1, width: weightSize)
             }
         }
     }
-    for image in dealt..<g.batch {
-        let x = input.base + image * imageSize
-        if g.isPointwise {
-            let dy = dY.base + image * outputSize
-            // dY[K, P·Q] × Xᵀ[P·Q, C] → dW[K, C]
-            if let dW {
-                BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: PQ, a: dy, lda: PQ,
-                                   b: x, ldb: PQ, beta: 1, c: dW.base, ldc: CRS)
-            }
-            // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
-            if let dX {
-                BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
-                                   b: dy, ldb: PQ, beta: 1, c: dX.base + image * imageSize, ldc: PQ)
-            }
-            continue
-        }
-        // Blocks of input channels, whole planes: each product reduces over
-        // the whole of P·Q (dW) or K (dX), as without blocks, and writes its
-        // own columns of dW once per image.
-        let dy = dY.base + image * outputSize
+    // The shared images, one at a time on all workers.
+    if sharedByBlocks {
+        // Whole planes, in blocks of input channels: each product reduces
+        // over the whole of P·Q (dW) or K (dX), as a lane's one band does.
         for first in stride(from: 0, to: g.inputChannels, by: blockChannels) {
             let channels = first..<min(g.inputChannels, first + blockChannels)
             let block = g.onInputChannels(channels.count)
-            let (blockX, rows) = (SendablePointer(x + first * g.inputPlane), channels.count * RS)
-            if let dW {
-                parallelFor(channels.count) { channels in
-                    im2col(columns: scratch.base, image: blockX.base, geometry: block, channels: channels)
-                }
-                // dY[K, P·Q] × colsᵀ[P·Q, block·R·S] → dW[K, block·R·S] (row stride C·R·S)
-                BLAS.parallelSgemm(.none, .transposed, m: K, n: rows, k: PQ, a: dy, lda: PQ,
-                                   b: scratch.base, ldb: PQ, beta: 1, c: dW.base + first * RS, ldc: CRS)
+            let rows = channels.count * RS
+            let blockOfDW = dW.map { FloatRows($0.base + first * RS, stride: CRS) }
+            // The block's sums: its own, or its columns of the whole dW's.
+            let blockSums = sums.map { sumsPerBlock ? $0.base : $0.base + first * RS }
+            let sumStride = sumsPerBlock ? rows : CRS
+            if let blockSums, let blockOfDW, sumsPerBlock {
+                accumulateExactly(blockSums, sumStride: sumStride, terms: [blockOfDW], rows: K, width: rows, first: true)
             }
-            guard let dX else { continue }
-            // W[K, block·R·S]ᵀ × dY[K, P·Q] → dcols[block·R·S, P·Q], then col2im into the block's channels of dX
-            BLAS.parallelSgemm(.transposed, .none, m: rows, n: PQ, k: K, a: weight.base + first * RS, lda: CRS,
-                               b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: PQ)
-            let dx = SendablePointer(dX.base + image * imageSize + first * g.inputPlane)
-            parallelFor(channels.count) { channels in
-                col2imAccumulate(image: dx.base, columns: scratch.base, geometry: block, channels: channels)
+            for image in shared {
+                let x = input.base + image * imageSize
+                let dy = dY.base + image * outputSize
+                let blockX = SendablePointer(x + first * g.inputPlane)
+                if let blockOfDW {
+                    parallelFor(channels.count) { channels in
+                        im2col(columns: scratch.base, image: blockX.base, geometry: block, channels: channels)
+                    }
+                    // dY[K, P·Q] × colsᵀ[P·Q, block·R·S] → dW[K, block·R·S] (row stride C·R·S), or the second term
+                    let isSecondTerm = !sumsInDouble && image > 0
+                    let target = isSecondTerm ? FloatRows(term.base, stride: rows) : blockOfDW
+                    BLAS.parallelSgemm(.none, .transposed, m: K, n: rows, k: PQ, a: dy, lda: PQ,
+                                       b: scratch.base, ldb: PQ, beta: sumsInDouble || isSecondTerm ? 0 : 1,
+                                       c: target.base, ldc: target.stride)
+                    if let blockSums {
+                        accumulateExactly(blockSums, sumStride: sumStride, terms: [blockOfDW], rows: K, width: rows, first: false)
+                    } else if isSecondTerm {
+                        addSecondTerm(target, into: blockOfDW, rows: K, width: rows)
+                    }
+                }
+                guard let dX else { continue }
+                // W[K, block·R·S]ᵀ × dY[K, P·Q] → dcols[block·R·S, P·Q], then col2im into the block's channels of dX
+                BLAS.parallelSgemm(.transposed, .none, m: rows, n: PQ, k: K, a: weight.base + first * RS, lda: CRS,
+                                   b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: PQ)
+                let dx = SendablePointer(dX.base + image * imageSize + first * g.inputPlane)
+                parallelFor(channels.count) { channels in
+                    col2imAccumulate(image: dx.base, columns: scratch.base, geometry: block, channels: channels)
+                }
+            }
+            if let blockSums, let blockOfDW, sumsPerBlock {
+                storeRounded(blockSums, sumStride: sumStride, into: blockOfDW,
+                             low: dWLow.map { FloatRows($0.base + first * RS, stride: CRS) }, rows: K, width: rows)
+            }
+        }
+    } else {
+        // Band by band, as a lane computes an image, each step split over the workers.
+        for image in shared {
+            let x = SendablePointer(input.base + image * imageSize)
+            let isSecondTerm = !sumsInDouble && image > 0
+            let target = dW.map { isSecondTerm ? term.base : $0.base }
+            let addsToTarget = !sumsInDouble && !isSecondTerm
+            for band in 0..<bands {
+                let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
+                let n = rows.count * Q
+                let dy = dY.base + image * outputSize + rows.lowerBound * Q
+                let cols: UnsafePointer<Float>
+                if g.isPointwise {
+                    cols = UnsafePointer(x.base)
+                } else {
+                    parallelFor(g.inputChannels) { channels in
+                        im2col(columns: scratch.base, image: x.base, geometry: g, channels: channels, outputRows: rows)
+                    }
+                    cols = UnsafePointer(scratch.base)
+                }
+                if let target {
+                    BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
+                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: band == 0 && !addsToTarget ? 0 : 1,
+                                       c: target, ldc: CRS)
+                }
+                guard let dX else { continue }
+                let dx = SendablePointer(dX.base + image * imageSize)
+                if g.isPointwise {
+                    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
+                                       b: dy, ldb: PQ, beta: 1, c: dx.base, ldc: PQ)
+                } else {
+                    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
+                                       b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: n)
+                    parallelFor(g.inputChannels) { channels in
+                        col2imAccumulate(image: dx.base, columns: scratch.base, geometry: g, channels: channels, outputRows: rows)
+                    }
+                }
+            }
+            guard let dW else { continue }
+            if let sums {
+                accumulateExactly(sums.base, terms: [FloatRows(dW.base)], rows: 1, width: weightSize, first: false)
+            } else if isSecondTerm {
+                addSecondTerm(FloatRows(term.base), into: FloatRows(dW.base), rows: 1, width: weightSize)
             }
         }
     }
-    if let biasGradient {
-        let db = SendablePointer(biasGradient)
-        parallelFor(K, minimumChunk: max(1, 65536 / max(1, PQ * g.batch))) { channels in
-            for k in channels {
-                var total: Float = 0
-                for image in 0..<g.batch { total += relaxedSum(dY.base + image * outputSize + k * PQ, count: PQ) }
-                db.base[k] += total
+    if let sums, let dW, !sumsPerBlock {
+        storeRounded(sums.base, into: FloatRows(dW.base, stride: CRS), low: dWLow, rows: K, width: CRS)
+    }
+    addBiasGradient(biasGradient, low: biasGradientLow, outputGradient: outputGradient, geometry: g)
+}
+
+/// db[k] += Σ over images and pixels of dY[n, k]: each image's sum in Float,
+/// the images' in Double, rounded once (ExactSum.swift); with `low`, the
+/// rounding's remainder goes there.
+private func addBiasGradient(_ biasGradient: UnsafeMutablePointer<Float>?, low: UnsafeMutablePointer<Float>?,
+                             outputGradient: UnsafePointer<Float>, geometry g: ConvGeometry) {
+    guard let biasGradient else { return }
+    let (K, PQ) = (g.outputChannels, g.outputPlane)
+    let db = SendablePointer(biasGradient)
+    let low = low.map { SendablePointer($0) }
+    let dY = SendablePointer(UnsafeMutablePointer(mutating: outputGradient))
+    parallelFor(K, minimumChunk: max(1, 65536 / max(1, PQ * g.batch))) { channels in
+        for k in channels {
+            var total = 0.0
+            for image in 0..<g.batch { total += Double(relaxedSum(dY.base + (image * K + k) * PQ, count: PQ)) }
+            if let low {
+                let (high, rest) = splitExactSum(total)
+                db.base[k] += high
+                low.base[k] += rest
+            } else {
+                db.base[k] += Float(total)
             }
         }
     }
@@ -643,6 +772,20 @@ public func conv2dBackward(
     outputGradient: Tensor, input: Tensor, weight: Tensor,
     geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true
 ) {
+    conv2dBackward(inputGradient: &inputGradient, weightGradient: &weightGradient, biasGradient: &biasGradient,
+                   outputGradient: outputGradient, input: input, weight: weight, geometry: geometry, workspace: workspace,
+                   fastPaths: fastPaths, weightGradientLow: nil, biasGradientLow: nil)
+}
+
+/// `conv2dBackward` adding the parts of the weight and bias gradients that
+/// rounding dropped into `weightGradientLow` and `biasGradientLow` (each
+/// `weightGradient`'s or `biasGradient`'s size; a data-parallel rank's
+/// `GradientLowParts`).
+func conv2dBackward(
+    inputGradient: inout Tensor?, weightGradient: inout Tensor?, biasGradient: inout Tensor?,
+    outputGradient: Tensor, input: Tensor, weight: Tensor, geometry: ConvGeometry, workspace: Workspace,
+    fastPaths: Bool, weightGradientLow: UnsafeMutablePointer<Float>?, biasGradientLow: UnsafeMutablePointer<Float>?
+) {
     precondition(outputGradient.shape == geometry.outputShape, "conv2d output gradient \(outputGradient.shape) ≠ \(geometry.outputShape)")
     precondition(inputGradient == nil || inputGradient!.shape == geometry.inputShape)
     precondition(weightGradient == nil || weightGradient!.shape == geometry.weightShape)
@@ -656,7 +799,7 @@ public func conv2dBackward(
                             conv2dBackward(
                                 inputGradient: dx, weightGradient: dw, biasGradient: db,
                                 outputGradient: dy, input: x, weight: w, geometry: geometry, workspace: workspace,
-                                fastPaths: fastPaths)
+                                fastPaths: fastPaths, weightGradientLow: weightGradientLow, biasGradientLow: biasGradientLow)
                         }
                     }
                 }

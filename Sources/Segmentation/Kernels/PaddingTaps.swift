@@ -218,14 +218,15 @@ func croppedKernelBackward(
     inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
     biasGradient: UnsafeMutablePointer<Float>?, outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, geometry g: ConvGeometry,
-    crop: (geometry: ConvGeometry, rows: Range<Int>, columns: Range<Int>), workspace: Workspace
+    crop: (geometry: ConvGeometry, rows: Range<Int>, columns: Range<Int>), workspace: Workspace,
+    weightGradientLow: UnsafeMutablePointer<Float>? = nil, biasGradientLow: UnsafeMutablePointer<Float>? = nil
 ) {
     let kernels = g.outputChannels * g.inputChannels
     let (R, S) = (g.kernelHeight, g.kernelWidth)
     let taps = crop.rows.count * crop.columns.count
-    let cropped = UnsafeMutablePointer<Float>.allocate(capacity: 2 * kernels * taps)
+    let cropped = UnsafeMutablePointer<Float>.allocate(capacity: 3 * kernels * taps)
     defer { cropped.deallocate() }
-    let croppedGradient = cropped + kernels * taps
+    let croppedGradient = cropped + kernels * taps, croppedLow = croppedGradient + kernels * taps
     /// Each kept tap of every kernel: its index in the [K·C, R, S] weight and in the [K·C, rows, columns] crop.
     func forEachKeptTap(_ body: (_ full: Int, _ kept: Int) -> Void) {
         for i in 0..<kernels {
@@ -239,11 +240,15 @@ func croppedKernelBackward(
         }
     }
     forEachKeptTap { full, kept in cropped[kept] = weight[full] }
-    if weightGradient != nil { croppedGradient.initialize(repeating: 0, count: kernels * taps) }
+    if weightGradient != nil { croppedGradient.initialize(repeating: 0, count: 2 * kernels * taps) }
     conv2dBackward(inputGradient: inputGradient, weightGradient: weightGradient == nil ? nil : croppedGradient,
                    biasGradient: biasGradient, outputGradient: outputGradient, input: input, weight: cropped,
-                   geometry: crop.geometry, workspace: workspace)
+                   geometry: crop.geometry, workspace: workspace,
+                   weightGradientLow: weightGradientLow == nil ? nil : croppedLow, biasGradientLow: biasGradientLow)
     if let weightGradient {
         forEachKeptTap { full, kept in weightGradient[full] += croppedGradient[kept] }
+    }
+    if let weightGradientLow {
+        forEachKeptTap { full, kept in weightGradientLow[full] += croppedLow[kept] }
     }
 }

@@ -752,33 +752,48 @@ private func kernelGradientTransform(
 /// dW[K, C, 3, 3] += the weight gradient of the convolution `g`
 /// (`Winograd.applies(to: g)`) for dY, as the adjoint of its Winograd form:
 ///
-///     dW_kc = Gᵀ [ Σ_tiles (A dY_k,t Aᵀ) ⊙ (Bᵀ d_c,t B) ] G
+///     dW_kc = Σ_images Gᵀ [ Σ_tiles (A dY_k,t Aᵀ) ⊙ (Bᵀ d_c,t B) ] G
 ///
-/// The sum over the tiles of every image is 36 GEMMs, dM[ξ] (K × tiles) ×
-/// V[ξ]ᵀ (tiles × C), a quarter of im2col's multiply-adds (one per tile
-/// element and channel pair instead of nine per output). Tiles are those of
-/// the forward (`Winograd.axes`); a tile's outputs outside the image have
-/// no gradient and its inputs outside the image are the padding's zeros.
+/// The sum over an image's tiles is 36 GEMMs, dM[ξ] (K × tiles) × V[ξ]ᵀ
+/// (tiles × C), a quarter of im2col's multiply-adds (one per tile element
+/// and channel pair instead of nine per output). Tiles are those of the
+/// forward (`Winograd.axes`); a tile's outputs outside the image have no
+/// gradient and its inputs outside the image are the padding's zeros.
+///
+/// Each image's term is computed on its own, in chunks of its tiles whose
+/// size depends on the image alone, and the images' terms are summed
+/// exactly (ExactSum.swift), so the result does not depend on how the batch
+/// is split (data-parallel training relies on it); with `low`, a rank's
+/// rounding remainder goes there.
 ///
 /// The scratch stays within the workspace's `sharedColumnBudget`: the input
-/// channels go in blocks whose dU[36, K, block] is summed over all tiles
-/// before it is folded into dW, and the tiles in chunks whose dM and V fit
-/// beside it (one chunk, whose dM is computed once, at training crops).
+/// channels go in blocks whose dU[36, K, block] is summed over an image's
+/// tiles before it is folded into dW, and the tiles in chunks whose dM and V
+/// fit beside it.
 func winogradWeightGradient(
     weightGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
-    input: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace
+    input: UnsafePointer<Float>, geometry g: ConvGeometry, workspace: Workspace,
+    low: UnsafeMutablePointer<Float>? = nil
 ) {
     let (C, K, H, W, P, Q) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
     let (rowAxis, columnAxis) = Winograd.axes(g)
     let tilesPerImage = rowAxis.count * columnAxis.count
-    let tiles = g.batch * tilesPerImage
-    let layout = WinogradGradientLayout(g, tiles: tiles, budget: workspace.sharedColumnBudget)
+    let layout = WinogradGradientLayout(g, tiles: tilesPerImage, budget: workspace.sharedColumnBudget)
     let (blockChannels, chunk) = (layout.blockChannels, layout.chunk)
-    let chunks = (tiles + chunk - 1) / chunk
-    let base = workspace.scratch(36 * K * blockChannels + 36 * K * chunk + 36 * blockChannels * chunk)
+    let chunksPerImage = (tilesPerImage + chunk - 1) / chunk
+    // Past two images (or for a rank's two parts) the terms are summed in
+    // Double, a block of channels at a time, from dW's content: each image's
+    // term is folded into dW's block and added to the sums, which are
+    // rounded into dW. With two, the first is folded straight into dW and
+    // the second added to it.
+    let sumsInDouble = g.batch > 2 || (low != nil && g.batch > 1)
+    let termSize = g.batch == 2 && !sumsInDouble ? K * blockChannels * 9 : 0
+    let base = workspace.scratch(36 * K * blockChannels + 36 * K * chunk + 36 * blockChannels * chunk + termSize)
     let du = SendablePointer(base)
     let dm = SendablePointer(base + 36 * K * blockChannels)
     let v = SendablePointer(dm.base + 36 * K * chunk)
+    let term = SendablePointer(v.base + 36 * blockChannels * chunk)
+    let sums = sumsInDouble ? workspace.sums(K * blockChannels * 9) : nil
     // The chunk's tiles: offsets of their inputs in x and outputs in dY, images included.
     let tables = WinogradTileTables(chunk: chunk)
     defer { tables.deallocate() }
@@ -787,17 +802,18 @@ func winogradWeightGradient(
     let x = ChannelPlanes(input, channels: C, plane: H * W)
     let dW = SendablePointer(weightGradient)
 
-    /// Fills the offsets of chunk `index`; returns its GEMM width (whole groups of 8 tiles).
-    func cut(_ index: Int) -> Int {
-        let first = index * chunk, count = min(chunk, tiles - first)
+    /// Fills the offsets of chunk `index` of `image`; returns its GEMM width (whole groups of 8 tiles).
+    func cut(image: Int, index: Int) -> Int {
+        let first = image * tilesPerImage + index * chunk
+        let count = min(chunk, (image + 1) * tilesPerImage - first)
         winogradTileOffsets(tables, tiles: first..<(first + count), rows: rowAxis, columns: columnAxis, inputWidth: W, outputWidth: Q,
                             imageStrides: (C * H * W, K * P * Q), tilesPerImage: tilesPerImage)
         return (count + 7) & ~7
     }
 
-    /// Cuts chunk `index` and transforms its dY into dM; returns its GEMM width.
-    func transformOutputGradient(_ index: Int) -> Int {
-        let width = cut(index)
+    /// Cuts a chunk and transforms its dY into dM; returns its GEMM width.
+    func transformOutputGradient(image: Int, index: Int) -> Int {
+        let width = cut(image: image, index: index)
         parallelFor(K, minimumChunk: max(1, 4096 / width)) { channels in
             winogradOutputGradientTransform(dm.base, outputGradient: dY.base, offsets: tables.outputOffsets,
                                             whole: tables.wholeOutputGroups, channels: channels,
@@ -806,29 +822,48 @@ func winogradWeightGradient(
         return width
     }
 
-    // One chunk (training crops): its dM serves every block of channels.
-    var width = chunks == 1 ? transformOutputGradient(0) : 0
+    // One image in one chunk: its dM serves every block of channels.
+    let keepsOutputGradient = g.batch == 1 && chunksPerImage == 1
+    var width = keepsOutputGradient ? transformOutputGradient(image: 0, index: 0) : 0
     for first in stride(from: 0, to: C, by: blockChannels) {
         let block = min(blockChannels, C - first)
-        for index in 0..<chunks {
-            if chunks > 1 { width = transformOutputGradient(index) }
-            parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
-                winogradInputTransform(v.base, input: x, image: 0, firstChannel: first, offsets: tables.inputOffsets, whole: tables.wholeInputGroups,
-                                       channels: channels, totalChannels: block, chunk: chunk, width: width)
-            }
-            // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)
-            let beta: Float = index == 0 ? 0 : 1
-            parallelFor(36) { xis in
-                for xi in xis {
-                    BLAS.sgemm(.none, .transposed, m: K, n: block, k: width, a: dm.base + xi * K * chunk, lda: chunk,
-                               b: v.base + xi * block * chunk, ldb: chunk, beta: beta,
-                               c: du.base + xi * K * block, ldc: block)
+        let blockOfDW = FloatRows(dW.base + first * 9, stride: C * 9)
+        if let sums { accumulateExactly(sums, terms: [blockOfDW], rows: K, width: block * 9, first: true) }
+        for image in 0..<g.batch {
+            for index in 0..<chunksPerImage {
+                if !keepsOutputGradient { width = transformOutputGradient(image: image, index: index) }
+                parallelFor(block, minimumChunk: max(1, 4096 / width)) { channels in
+                    winogradInputTransform(v.base, input: x, image: 0, firstChannel: first, offsets: tables.inputOffsets,
+                                           whole: tables.wholeInputGroups, channels: channels, totalChannels: block,
+                                           chunk: chunk, width: width)
+                }
+                // dU[ξ] (K × block) (+)= dM[ξ] (K × tiles) × V[ξ]ᵀ (tiles × block)
+                let beta: Float = index == 0 ? 0 : 1
+                parallelFor(36) { xis in
+                    for xi in xis {
+                        BLAS.sgemm(.none, .transposed, m: K, n: block, k: width, a: dm.base + xi * K * chunk, lda: chunk,
+                                   b: v.base + xi * block * chunk, ldb: chunk, beta: beta,
+                                   c: du.base + xi * K * block, ldc: block)
+                    }
                 }
             }
+            // The image's term: added to dW's block (the first of at most two),
+            // written over it (summed in Double), or into `term` (the second of two).
+            let isSecondTerm = !sumsInDouble && image > 0
+            let (target, targetChannels, targetFirst) = isSecondTerm ? (term.base, block, 0) : (dW.base, C, first)
+            parallelFor(K, minimumChunk: max(1, 4096 / block)) { rows in
+                winogradFoldWeightGradient(target, du: du.base, rows: rows, outputChannels: K, inputChannels: targetChannels,
+                                           firstChannel: targetFirst, blockChannels: block, overwrite: sumsInDouble || isSecondTerm)
+            }
+            if let sums {
+                accumulateExactly(sums, terms: [blockOfDW], rows: K, width: block * 9, first: false)
+            } else if isSecondTerm {
+                addSecondTerm(FloatRows(term.base, stride: block * 9), into: blockOfDW, rows: K, width: block * 9)
+            }
         }
-        parallelFor(K, minimumChunk: max(1, 4096 / block)) { rows in
-            winogradFoldWeightGradient(dW.base, du: du.base, rows: rows, outputChannels: K, inputChannels: C,
-                                       firstChannel: first, blockChannels: block)
+        if let sums {
+            storeRounded(sums, into: blockOfDW, low: low.map { FloatRows($0 + first * 9, stride: C * 9) },
+                         rows: K, width: block * 9)
         }
     }
 }
@@ -880,11 +915,12 @@ private func winogradOutputGradientTransform(
     }
 }
 
-/// dW[k, first + j, 3, 3] += Gᵀ dU[·, k, j] G for the output channels
-/// `rows` and every input channel j of the block, 8 channels at a time.
+/// dW[k, first + j, 3, 3] += Gᵀ dU[·, k, j] G (= with `overwrite`) for the
+/// output channels `rows` and every input channel j of the block, 8
+/// channels at a time; dW has `C` input channels.
 private func winogradFoldWeightGradient(
     _ dW: UnsafeMutablePointer<Float>, du: UnsafePointer<Float>, rows: Range<Int>,
-    outputChannels K: Int, inputChannels C: Int, firstChannel: Int, blockChannels block: Int
+    outputChannels K: Int, inputChannels C: Int, firstChannel: Int, blockChannels block: Int, overwrite: Bool
 ) {
     let plane = K * block
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 36 + 18) { buffer in
@@ -913,9 +949,15 @@ private func winogradFoldWeightGradient(
                     let r = kernelGradientTransform(h[s], h[3 + s], h[6 + s], h[9 + s], h[12 + s], h[15 + s])
                     for lane in 0..<lanes {
                         let kernel = dW + (k * C + firstChannel + j + lane) * 9
-                        kernel[s] += r.0[lane]
-                        kernel[3 + s] += r.1[lane]
-                        kernel[6 + s] += r.2[lane]
+                        if overwrite {
+                            kernel[s] = r.0[lane]
+                            kernel[3 + s] = r.1[lane]
+                            kernel[6 + s] = r.2[lane]
+                        } else {
+                            kernel[s] += r.0[lane]
+                            kernel[3 + s] += r.1[lane]
+                            kernel[6 + s] += r.2[lane]
+                        }
                     }
                 }
                 j += lanes

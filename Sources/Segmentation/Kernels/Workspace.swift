@@ -7,6 +7,10 @@
 /// out of a single request.
 public final class Workspace {
     private var storage: TensorStorage
+    /// The Double sums of the weight gradients' images (`ExactSum.swift`),
+    /// used only by batches of more than two images and by data-parallel
+    /// ranks; apart from `storage` so that a kernel can hold both.
+    private var sums: UnsafeMutableBufferPointer<Double> = .init(start: nil, count: 0)
     /// Scalars of the column matrix that all workers share for one image
     /// (32 MB): a deep layer whose image has more builds its columns block
     /// by block of input channels (`sharedBlockChannels`). Tests lower it to
@@ -69,4 +73,16 @@ public final class Workspace {
         }
         return storage.pointer
     }
+
+    /// A buffer of at least `count` Doubles with undefined contents, valid
+    /// until the next call to `sums`; it does not move `scratch`'s buffer.
+    func sums(_ count: Int) -> UnsafeMutablePointer<Double> {
+        if sums.count < count {
+            sums.deallocate()
+            sums = .allocate(capacity: count)
+        }
+        return sums.baseAddress!
+    }
+
+    deinit { sums.deallocate() }
 }

@@ -77,10 +77,11 @@ struct ConvolutionTests {
     }
 
     /// A shared column matrix past the workspace's budget is built block by
-    /// block of input channels (forward with one image; backward with the
-    /// image left over after dealing and, past the dealt budget, with every
-    /// image); the results match the reference, and the scratch holds one
-    /// block.
+    /// block of input channels (forward with one image; backward, where the
+    /// layer shares its columns, with every image; a layer that deals its
+    /// images computes a leftover one whole, as it does the dealt ones, so
+    /// that every image's gradient has the same bits on either path); the
+    /// results match the reference, and the scratch holds one block.
     @Test(arguments: [
         (Self.sharedColumns, 66),
         (g(3, 7, 5, 13, 11, kh: 3, kw: 3, stride: (2, 2), padding: (1, 1)), 2),
