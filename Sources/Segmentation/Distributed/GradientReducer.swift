@@ -14,6 +14,11 @@ import Foundation
 /// same collectives in the same order whatever the timing. The thread uses
 /// its own duplicate of the communicator: the main thread may reduce BN
 /// statistics (syncbn) at the same time.
+///
+/// The sums are in Double, of each rank's gradient plus the part its
+/// rounding dropped (`lowParts`, which the layers fill), and are rounded to
+/// float once: N workers get the gradients one worker gets on the whole
+/// batch, bit for bit (ExactSum.swift).
 public final class GradientReducer: GradientObserver, @unchecked Sendable {
     // @unchecked Sendable: the mutable state (ready, reduced, stopped,
     // pending, buffer contents) is only touched with `condition` locked, or by
@@ -24,7 +29,9 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
     private let buckets: [[ParameterID]]
     /// Per parameter index: (bucket, offset in the bucket's buffer), nil for buffers.
     private let placement: [(bucket: Int, offset: Int)?]
-    private let buffers: [UnsafeMutableBufferPointer<Float>]
+    private let buffers: [UnsafeMutableBufferPointer<Double>]
+    /// Where this rank's layers add what rounding their gradients dropped.
+    public let lowParts: GradientLowParts
     private let sizes: [Int]
 
     private let condition = NSCondition()
@@ -52,7 +59,7 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
             placement[id.index] = (buckets.count, size)
             current.append(id)
             size += parameters[id].elementCount
-            if size * MemoryLayout<Float>.size >= (buckets.isEmpty ? firstBucketBytes : bucketBytes) {
+            if size * MemoryLayout<Double>.size >= (buckets.isEmpty ? firstBucketBytes : bucketBytes) {
                 buckets.append(current)
                 sizes.append(size)
                 (current, size) = ([], 0)
@@ -65,8 +72,9 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
         self.buckets = buckets
         self.placement = placement
         self.sizes = sizes
+        lowParts = GradientLowParts(parameters: parameters)
         buffers = sizes.map { size in
-            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: size)
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: size)
             buffer.initialize(repeating: 0)
             return buffer
         }
@@ -118,9 +126,11 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
         filled[id.index] = true
         condition.unlock()
         precondition(!duplicate, "the gradient of parameter \(id.index) was put twice in one backward")
+        let target = buffers[bucket].baseAddress! + offset
         gradient.withUnsafeBufferPointer { source in
-            _ = UnsafeMutableBufferPointer(rebasing: buffers[bucket][offset..<(offset + source.count)])
-                .update(fromContentsOf: source)
+            lowParts.consume(id) { low in
+                for i in source.indices { target[i] = Double(source[i]) + Double(low[i]) }
+            }
         }
         condition.lock()
         pending[bucket] -= 1
@@ -153,8 +163,9 @@ public final class GradientReducer: GradientObserver, @unchecked Sendable {
         for (index, bucket) in buckets.enumerated() {
             for id in bucket {
                 let offset = placement[id.index]!.offset
+                let source = buffers[index].baseAddress! + offset
                 gradients.tensors[id.index].withUnsafeMutableBufferPointer { destination in
-                    _ = destination.update(fromContentsOf: buffers[index][offset..<(offset + destination.count)])
+                    for i in destination.indices { destination[i] = Float(source[i]) }
                 }
             }
         }

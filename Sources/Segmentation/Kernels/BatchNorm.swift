@@ -125,9 +125,11 @@ func batchNormTrainingBackward(
     outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, scale: UnsafePointer<Float>,
     mean: UnsafePointer<Float>, variance: UnsafePointer<Float>,
     batch: Int, channels: Int, plane: Int, epsilon: Float,
-    reluOutput: UnsafePointer<Float>? = nil, overwriteInputGradient: Bool = false, reduce: BatchNormReduction? = nil
+    reluOutput: UnsafePointer<Float>? = nil, overwriteInputGradient: Bool = false, reduce: BatchNormReduction? = nil,
+    scaleGradientLow: UnsafeMutablePointer<Float>? = nil, shiftGradientLow: UnsafeMutablePointer<Float>? = nil
 ) {
     let mask = reluOutput.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+    let dgammaLow = scaleGradientLow.map { SendablePointer($0) }, dbetaLow = shiftGradientLow.map { SendablePointer($0) }
     let dx = inputGradient.map { SendablePointer($0) }
     let dgamma = scaleGradient.map { SendablePointer($0) }
     let dbeta = shiftGradient.map { SendablePointer($0) }
@@ -207,10 +209,21 @@ func batchNormTrainingBackward(
             }
         }
     }
+    /// dγ and dβ from this worker's sums; a data-parallel rank also keeps what
+    /// their rounding dropped (`GradientLowParts`).
     @inline(__always) func addParameterGradients(_ c: Int, sumDy: Double, sumDyCentered: Double) {
         let invstd = 1 / (variance.base[c] + epsilon).squareRoot()
-        dbeta?.base[c] += Float(sumDy)
-        dgamma?.base[c] += Float(sumDyCentered * Double(invstd))
+        let (beta, gamma) = (sumDy, sumDyCentered * Double(invstd))
+        if let dbeta {
+            let (high, low) = splitExactSum(beta)
+            dbeta.base[c] += high
+            if let dbetaLow { dbetaLow.base[c] += low }
+        }
+        if let dgamma {
+            let (high, low) = splitExactSum(gamma)
+            dgamma.base[c] += high
+            if let dgammaLow { dgammaLow.base[c] += low }
+        }
     }
     guard let reduce else {
         let count = Double(batch * plane)
@@ -393,7 +406,8 @@ public func batchNormTrainingOutput(
 /// the gradient of that output and is masked in the same pass.
 public func batchNormTrainingBackward(
     _ outputGradient: Tensor, input: Tensor, scale: Tensor, statistics: BatchNormStatistics, reluOutput: Tensor? = nil,
-    scaleGradient: inout Tensor, shiftGradient: inout Tensor, epsilon: Float = batchNormEpsilon
+    scaleGradient: inout Tensor, shiftGradient: inout Tensor, epsilon: Float = batchNormEpsilon,
+    scaleGradientLow: UnsafeMutablePointer<Float>? = nil, shiftGradientLow: UnsafeMutablePointer<Float>? = nil
 ) -> Tensor {
     let s = input.shape
     precondition(outputGradient.shape == s && reluOutput.map { $0.shape == s } ?? true
@@ -407,7 +421,8 @@ public func batchNormTrainingBackward(
                             inputGradient: dx.baseAddress!, scaleGradient: dg, shiftGradient: db,
                             outputGradient: dy, input: x, scale: g, mean: m, variance: v,
                             batch: s.batch, channels: s.channels, plane: s.height * s.width, epsilon: epsilon,
-                            reluOutput: mask, overwriteInputGradient: true, reduce: statistics.reduction)
+                            reluOutput: mask, overwriteInputGradient: true, reduce: statistics.reduction,
+                            scaleGradientLow: scaleGradientLow, shiftGradientLow: shiftGradientLow)
                     }
                     if let reluOutput { reluOutput.withPointer { run($0) } } else { run(nil) }
                 } }

@@ -87,7 +87,9 @@ public struct BatchNorm2d: Sendable {
     public func backward(_ dy: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore) -> Tensor {
         var dg = gradients.take(weight), db = gradients.take(bias)
         let dx = batchNormTrainingBackward(dy, input: cache.input, scale: parameters[weight], statistics: cache.statistics,
-                                           reluOutput: cache.reluOutput, scaleGradient: &dg, shiftGradient: &db)
+                                           reluOutput: cache.reluOutput, scaleGradient: &dg, shiftGradient: &db,
+                                           scaleGradientLow: gradients.lowParts?.pointer(weight),
+                                           shiftGradientLow: gradients.lowParts?.pointer(bias))
         gradients.put(weight, dg)
         gradients.put(bias, db)
         return dx

@@ -100,7 +100,9 @@ public struct Conv2d: Sendable {
         var db: Tensor? = bias.map { gradients.take($0) }
         conv2dBackward(inputGradient: &dx, weightGradient: &dw, biasGradient: &db, outputGradient: dy,
                        input: x, weight: parameters[weight], geometry: geometry(for: x.shape), workspace: context.workspace,
-                       fastPaths: context.usesFastConvolutions)
+                       fastPaths: context.usesFastConvolutions,
+                       weightGradientLow: gradients.lowParts?.pointer(weight),
+                       biasGradientLow: bias.flatMap { gradients.lowParts?.pointer($0) })
         gradients.put(weight, dw!)
         if let bias { gradients.put(bias, db!) }
         return dx

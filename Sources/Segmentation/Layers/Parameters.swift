@@ -45,6 +45,9 @@ public struct ParameterStore: Sendable {
     private var indexByName: [String: Int] = [:]
     /// For a gradient store: told of every `put` (see `GradientObserver`).
     public var gradientObserver: (any GradientObserver)?
+    /// For a data-parallel rank's gradient store: where layers add the parts
+    /// of their gradients that rounding to float dropped (`GradientLowParts`).
+    public var lowParts: GradientLowParts?
     /// For a gradient store whose trainable tensors were released
     /// (`releaseTrainable`): their shapes, so `take` can hand out zeros.
     private var releasedShapes: [Shape]?

@@ -9,7 +9,9 @@ import Foundation
 /// means over the global batch's non-ignored pixels, so the workers'
 /// gradients add up to the global batch's gradient; with `syncBatchNorm`,
 /// BN statistics are the global batch's too, and N workers compute what one
-/// worker computes with the whole batch (up to float summation order).
+/// worker computes with the whole batch: the gradients bit for bit (each is
+/// an exact sum over the images, rounded once; `GradientLowParts`), the BN
+/// statistics up to the order of Double sums.
 ///
 /// In one process with sgd or adam, each gradient is folded into the
 /// optimizer's state as soon as the backward finishes it and then freed
@@ -34,6 +36,9 @@ public final class TrainingStep {
 
     /// Multiply-adds of the last step's forward convolutions (for GFLOP/s reports).
     public private(set) var lastConvolutionMultiplyAdds = 0
+    /// Whether the step's convolutions may use Winograd and padding-tap
+    /// skipping (default: `FastConvolutions.isEnabled(for: .training)`).
+    public var usesFastConvolutions = FastConvolutions.isEnabled(for: .training)
 
     public struct Result: Sendable {
         /// The global batch's loss (main + aux weight · aux), the same on every worker.
@@ -55,6 +60,7 @@ public final class TrainingStep {
         if communicator.size > 1 {
             let reducer = GradientReducer(parameters: parameters, communicator: communicator)
             gradients.gradientObserver = reducer
+            gradients.lowParts = reducer.lowParts
             self.reducer = reducer
         } else {
             reducer = nil
@@ -75,6 +81,7 @@ public final class TrainingStep {
         var validPixels = [Double(batch.labels.reduce(0) { $0 + ($1 == ignoreLabel ? 0 : 1) })]
         communicator.allReduceSum(&validPixels)
         let context = ForwardContext(mode: .training, workspace: workspace, seed: seed)
+        context.usesFastConvolutions = usesFastConvolutions
         context.firstSample = firstSample
         if syncBatchNorm && workers > 1 {
             let communicator = communicator

@@ -62,7 +62,8 @@ struct DataParallelTests {
     /// `steps` SGD steps on the same global batch by `workers` thread-ranks;
     /// returns every rank's final parameters and the losses rank 0 saw.
     static func train(workers: Int, syncBatchNorm: Bool, steps: Int = 3, learningRate: Double = 0.01,
-                      start: ParameterStore = initial.1, batch: Batch = globalBatch()) -> (parameters: [ParameterStore], losses: [Float]) {
+                      start: ParameterStore = initial.1, batch: Batch = globalBatch(),
+                      fastConvolutions: Bool = FastConvolutions.isEnabled(for: .training)) -> (parameters: [ParameterStore], losses: [Float]) {
         let network = initial.0
         let communicators = ThreadCommunicator.group(size: workers)
         let results = ResultSlots<(ParameterStore, [Float])>(count: workers)
@@ -74,6 +75,7 @@ struct DataParallelTests {
                 var optimizer = Optimizer(configuration: configuration, parameters: parameters)
                 let step = TrainingStep(network: network, parameters: parameters, loss: SegmentationLoss(),
                                         communicator: communicator, syncBatchNorm: syncBatchNorm)
+                step.usesFastConvolutions = fastConvolutions
                 var losses: [Float] = []
                 for iteration in 0..<steps {
                     losses.append(step.run(mine, firstSample: range.lowerBound, seed: UInt64(100 + iteration),
@@ -167,6 +169,24 @@ struct DataParallelTests {
             let largest = unsynchronized.map(\.whole).max() ?? 0
             #expect(largest > 1e-2, "without syncbn, \(workers) workers should differ measurably; largest \(largest)")
             #expect(weightHash(independent[workers - 1]) == weightHash(independent[0]), "ranks drifted without syncbn")
+        }
+    }
+
+    /// Past the contract's bound: with syncbn, 2 and 3 workers end three steps
+    /// with one worker's weights and BN running statistics bit for bit,
+    /// with im2col and with the fast convolutions (Winograd, the cropped
+    /// kernel of layer4's 4×4 maps). Every gradient is an exact sum over the
+    /// global batch's images rounded once (ExactSum.swift, GradientLowParts),
+    /// so the split leaves nothing to grow along the trajectory.
+    @Test(arguments: [false, true])
+    func workersWithSyncBatchNormGetOneWorkersBits(fastConvolutions: Bool) {
+        let (single, singleLosses) = Self.train(workers: 1, syncBatchNorm: false, fastConvolutions: fastConvolutions)
+        for workers in [2, 3] {
+            let (synchronized, losses) = Self.train(workers: workers, syncBatchNorm: true, fastConvolutions: fastConvolutions)
+            let differing = single[0].ids.filter { single[0][$0].scalars != synchronized[0][$0].scalars }
+            #expect(differing.isEmpty, "\(workers) workers: \(differing.count) tensors differ from one worker's, first \(differing.first.map { single[0].name(of: $0) } ?? "")")
+            #expect(weightHash(synchronized[workers - 1]) == weightHash(synchronized[0]), "ranks drifted")
+            for (a, b) in zip(losses, singleLosses) { #expect(abs(a - b) <= 1e-6 * abs(b), "losses \(losses) vs \(singleLosses)") }
         }
     }
 
