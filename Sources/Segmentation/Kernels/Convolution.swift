@@ -313,6 +313,52 @@ func conv2dBackward(
         accumulateExactly(sums.base, terms: [FloatRows(dW.base)], rows: 1, width: weightSize, first: true)
     }
 
+    /// One image's backward, band by band through `columns`: its weight-gradient
+    /// term into `target` (added to the target's content with `addsToTarget`,
+    /// else from zero) and its data gradient into dX. A lane calls it inside
+    /// its parallel region, where the loops and products below run serially;
+    /// a shared image calls it outside one, where they split over the workers.
+    /// The products are the same either way (`parallelSgemm` splits at
+    /// multiples of 64), so the image gets the same bits.
+    func imageByBands(_ image: Int, columns: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>?,
+                      addsToTarget: Bool) {
+        let x = SendablePointer(input.base + image * imageSize), columns = SendablePointer(columns)
+        for band in 0..<bands {
+            let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
+            let n = rows.count * Q
+            let dy = dY.base + image * outputSize + rows.lowerBound * Q
+            let cols: UnsafePointer<Float>
+            if g.isPointwise {
+                cols = UnsafePointer(x.base)
+            } else {
+                parallelFor(g.inputChannels) { channels in
+                    im2col(columns: columns.base, image: x.base, geometry: g, channels: channels, outputRows: rows)
+                }
+                cols = UnsafePointer(columns.base)
+            }
+            if let target {
+                // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
+                BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
+                                   b: cols, ldb: g.isPointwise ? PQ : n, beta: band == 0 && !addsToTarget ? 0 : 1,
+                                   c: target, ldc: CRS)
+            }
+            guard let dX else { continue }
+            let dx = SendablePointer(dX.base + image * imageSize)
+            if g.isPointwise {
+                // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
+                BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
+                                   b: dy, ldb: PQ, beta: 1, c: dx.base, ldc: PQ)
+            } else {
+                // Wᵀ[C·R·S, K] × dY[K, band] → dcols[C·R·S, band], then col2im into dX
+                BLAS.parallelSgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
+                                   b: dy, ldb: PQ, beta: 0, c: columns.base, ldc: n)
+                parallelFor(g.inputChannels) { channels in
+                    col2imAccumulate(image: dx.base, columns: columns.base, geometry: g, channels: channels, outputRows: rows)
+                }
+            }
+        }
+    }
+
     if dealt > 0 {
         // Each worker owns whole images (col2im of neighbouring bands overlaps
         // in dX) and walks their bands in order, so the band's columns stay in
@@ -320,43 +366,10 @@ func conv2dBackward(
         for round in stride(from: 0, to: dealt, by: lanes) {
             parallelFor(lanes, chunks: lanes) { laneRange in
                 for lane in laneRange {
-                    let image = round + lane
-                    let columns = scratch.base + lane * columnsSize
-                    let target = dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize }
                     // Lane 0 adds its term to dW's content unless the Double sums hold that.
-                    let addsToTarget = lane == 0 && !sumsInDouble
-                    let x = input.base + image * imageSize
-                    for band in 0..<bands {
-                        let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
-                        let n = rows.count * Q
-                        let dy = dY.base + image * outputSize + rows.lowerBound * Q
-                        let cols: UnsafePointer<Float>
-                        if g.isPointwise {
-                            cols = UnsafePointer(x)
-                        } else {
-                            im2col(columns: columns, image: x, geometry: g, channels: 0..<g.inputChannels, outputRows: rows)
-                            cols = UnsafePointer(columns)
-                        }
-                        if let target {
-                            // dY[K, band] × colsᵀ[band, C·R·S] → dW[K, C·R·S] (dY row stride P·Q)
-                            BLAS.sgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
-                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: band == 0 && !addsToTarget ? 0 : 1,
-                                       c: target, ldc: CRS)
-                        }
-                        guard let dX else { continue }
-                        let dx = dX.base + image * imageSize
-                        if g.isPointwise {
-                            // Wᵀ[C, K] × dY[K, H·W] → dX[C, H·W] (accumulated)
-                            BLAS.sgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
-                                       b: dy, ldb: PQ, beta: 1, c: dx, ldc: PQ)
-                        } else {
-                            // Wᵀ[C·R·S, K] × dY[K, band] → dcols[C·R·S, band], then col2im into dX
-                            BLAS.sgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
-                                       b: dy, ldb: PQ, beta: 0, c: columns, ldc: n)
-                            col2imAccumulate(image: dx, columns: columns, geometry: g,
-                                             channels: 0..<g.inputChannels, outputRows: rows)
-                        }
-                    }
+                    imageByBands(round + lane, columns: scratch.base + lane * columnsSize,
+                                 target: dW.map { lane == 0 ? $0.base : partials.base + (lane - 1) * weightSize },
+                                 addsToTarget: lane == 0 && !sumsInDouble)
                 }
             }
             guard let dW else { continue }
@@ -420,41 +433,9 @@ func conv2dBackward(
     } else {
         // Band by band, as a lane computes an image, each step split over the workers.
         for image in shared {
-            let x = SendablePointer(input.base + image * imageSize)
             let isSecondTerm = !sumsInDouble && image > 0
-            let target = dW.map { isSecondTerm ? term.base : $0.base }
-            let addsToTarget = !sumsInDouble && !isSecondTerm
-            for band in 0..<bands {
-                let rows = band * bandRows ..< min(P, (band + 1) * bandRows)
-                let n = rows.count * Q
-                let dy = dY.base + image * outputSize + rows.lowerBound * Q
-                let cols: UnsafePointer<Float>
-                if g.isPointwise {
-                    cols = UnsafePointer(x.base)
-                } else {
-                    parallelFor(g.inputChannels) { channels in
-                        im2col(columns: scratch.base, image: x.base, geometry: g, channels: channels, outputRows: rows)
-                    }
-                    cols = UnsafePointer(scratch.base)
-                }
-                if let target {
-                    BLAS.parallelSgemm(.none, .transposed, m: K, n: CRS, k: n, a: dy, lda: PQ,
-                                       b: cols, ldb: g.isPointwise ? PQ : n, beta: band == 0 && !addsToTarget ? 0 : 1,
-                                       c: target, ldc: CRS)
-                }
-                guard let dX else { continue }
-                let dx = SendablePointer(dX.base + image * imageSize)
-                if g.isPointwise {
-                    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: PQ, k: K, a: weight.base, lda: CRS,
-                                       b: dy, ldb: PQ, beta: 1, c: dx.base, ldc: PQ)
-                } else {
-                    BLAS.parallelSgemm(.transposed, .none, m: CRS, n: n, k: K, a: weight.base, lda: CRS,
-                                       b: dy, ldb: PQ, beta: 0, c: scratch.base, ldc: n)
-                    parallelFor(g.inputChannels) { channels in
-                        col2imAccumulate(image: dx.base, columns: scratch.base, geometry: g, channels: channels, outputRows: rows)
-                    }
-                }
-            }
+            imageByBands(image, columns: scratch.base, target: dW.map { isSecondTerm ? term.base : $0.base },
+                         addsToTarget: !sumsInDouble && !isSecondTerm)
             guard let dW else { continue }
             if let sums {
                 accumulateExactly(sums.base, terms: [FloatRows(dW.base)], rows: 1, width: weightSize, first: false)

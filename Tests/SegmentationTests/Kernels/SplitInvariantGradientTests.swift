@@ -141,13 +141,3 @@ struct SplitInvariantGradientTests {
         #expect(splitExactSum(.infinity).low == 0 && splitExactSum(.infinity).high == .infinity)
     }
 }
-
-extension Tensor {
-    /// Samples `range` of a batch, as a new tensor.
-    fileprivate func images(_ range: Range<Int>) -> Tensor {
-        let per = shape.elementCount / shape.batch
-        var sliced = shape
-        sliced.dimensions[0] = range.count
-        return Tensor(shape: sliced, scalars: Array(scalars[(range.lowerBound * per)..<(range.upperBound * per)]))
-    }
-}

@@ -346,7 +346,7 @@ struct WinogradTests {
 
 extension Tensor {
     /// Samples `range` of a batch, as a new tensor.
-    fileprivate func images(_ range: Range<Int>) -> Tensor {
+    func images(_ range: Range<Int>) -> Tensor {
         let per = shape.elementCount / shape.batch
         var sliced = shape
         sliced.dimensions[0] = range.count
