@@ -27,39 +27,33 @@ struct SplitInvariantGradientTests {
         }
     }
 
-    static func g(_ n: Int, _ c: Int, _ k: Int, _ h: Int, _ w: Int, kernel: Int = 3, stride: Int = 1,
-                  padding: Int = 1, dilation: Int = 1) -> ConvGeometry {
-        ConvGeometry(batch: n, inputChannels: c, outputChannels: k, inputHeight: h, inputWidth: w,
-                     kernelSize: kernel, stride: stride, padding: padding, dilation: dilation)
-    }
-
     static let cases: [Case] = [
         // several bands per image; 5 images on 2 workers leave one to share, band by band
-        .init(geometry: g(5, 64, 5, 31, 17), fastPaths: false),
-        .init(geometry: g(2, 64, 5, 31, 17), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(5, 64, 5, 31, 17, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(2, 64, 5, 31, 17, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false),
         // products large enough for the shared image to split them over the workers (by rows and by columns)
-        .init(geometry: g(3, 64, 64, 31, 17), fastPaths: false),
-        .init(geometry: g(3, 240, 48, 7, 6, padding: 4, dilation: 4), fastPaths: false),
-        .init(geometry: g(3, 64, 256, 20, 20, kernel: 1, padding: 0), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(3, 64, 64, 31, 17, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(3, 240, 48, 7, 6, kh: 3, kw: 3, padding: (4, 4), dilation: (4, 4)), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(3, 64, 256, 20, 20, kh: 1, kw: 1), fastPaths: false),
         // deep reduction, one band: whole images dealt and the leftover whole,
         // even where a small budget would cut a shared image into blocks
-        .init(geometry: g(3, 240, 3, 7, 6, padding: 4, dilation: 4), fastPaths: false),
-        .init(geometry: g(3, 7, 5, 13, 11, stride: 2), fastPaths: false, budget: 2 * 9 * 7 * 7 + 1),
+        .init(geometry: ConvolutionTests.g(3, 240, 3, 7, 6, kh: 3, kw: 3, padding: (4, 4), dilation: (4, 4)), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(3, 7, 5, 13, 11, kh: 3, kw: 3, stride: (2, 2), padding: (1, 1)), fastPaths: false, budget: 2 * 9 * 7 * 7 + 1),
         // a layer that shares its columns, in blocks of 66 channels for every image
-        .init(geometry: g(3, 512, 15, 31, 31), fastPaths: false, budget: 66 * 9 * 31 * 31 + 1),
+        .init(geometry: ConvolutionTests.g(3, 512, 15, 31, 31, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false, budget: 66 * 9 * 31 * 31 + 1),
         // columns shared by the workers for every image
-        .init(geometry: g(3, 512, 15, 31, 31), fastPaths: false),
-        .init(geometry: g(2, 512, 15, 31, 31), fastPaths: false, bias: false),
+        .init(geometry: ConvolutionTests.g(3, 512, 15, 31, 31, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(2, 512, 15, 31, 31, kh: 3, kw: 3, padding: (1, 1)), fastPaths: false, bias: false),
         // pointwise, and a strided projection
-        .init(geometry: g(5, 9, 5, 7, 9, kernel: 1, padding: 0), fastPaths: false),
-        .init(geometry: g(3, 8, 6, 9, 7, kernel: 1, stride: 2, padding: 0), fastPaths: false, bias: false),
+        .init(geometry: ConvolutionTests.g(5, 9, 5, 7, 9, kh: 1, kw: 1), fastPaths: false),
+        .init(geometry: ConvolutionTests.g(3, 8, 6, 9, 7, kh: 1, kw: 1, stride: (2, 2)), fastPaths: false, bias: false),
         // Winograd: whole; in blocks of 8 channels and chunks of 8 tiles; a batch of two
-        .init(geometry: g(5, 32, 32, 30, 30, padding: 2, dilation: 2), fastPaths: true),
-        .init(geometry: g(3, 20, 16, 14, 13), fastPaths: true, budget: 2 * 36 * 16 * 8),
-        .init(geometry: g(2, 64, 64, 8, 8), fastPaths: true),
+        .init(geometry: ConvolutionTests.g(5, 32, 32, 30, 30, kh: 3, kw: 3, padding: (2, 2), dilation: (2, 2)), fastPaths: true),
+        .init(geometry: ConvolutionTests.g(3, 20, 16, 14, 13, kh: 3, kw: 3, padding: (1, 1)), fastPaths: true, budget: 2 * 36 * 16 * 8),
+        .init(geometry: ConvolutionTests.g(2, 64, 64, 8, 8, kh: 3, kw: 3, padding: (1, 1)), fastPaths: true),
         // FCN's layer4 at crop 32 (the data-parallel test's): the kernel cropped to its centre tap
-        .init(geometry: g(6, 512, 512, 4, 4, padding: 4, dilation: 4), fastPaths: true, bias: false),
-        .init(geometry: g(6, 256, 128, 4, 4), fastPaths: true, bias: false),
+        .init(geometry: ConvolutionTests.g(6, 512, 512, 4, 4, kh: 3, kw: 3, padding: (4, 4), dilation: (4, 4)), fastPaths: true, bias: false),
+        .init(geometry: ConvolutionTests.g(6, 256, 128, 4, 4, kh: 3, kw: 3, padding: (1, 1)), fastPaths: true, bias: false),
     ]
 
     /// (dW, db, dW's low part, db's low part) of `images` of the batch, from zero.
