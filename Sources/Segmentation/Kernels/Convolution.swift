@@ -102,11 +102,23 @@ func conv2dForward(
 }
 
 /// Whether the forward of `g` runs by Winograd: of the fast paths that
-/// apply, the one with less work.
+/// apply, the one that should take less time. A multiply-add left to
+/// Winograd costs about `winogradCostPerWork` times one left to tap
+/// skipping, whose GEMMs are wide and read the input where it lies.
 func runsByWinograd(_ g: ConvGeometry, fastPaths: Bool) -> Bool {
     guard fastPaths && Winograd.applies(to: g) else { return false }
-    return !PaddingTaps.applies(to: g) || Winograd.workFraction(g) <= PaddingTaps.validFraction(g)
+    return !PaddingTaps.applies(to: g) || Winograd.workFraction(g) * winogradCostPerWork <= PaddingTaps.validFraction(g)
 }
+
+/// Time per multiply-add left, Winograd's over tap skipping's. Measured on
+/// DeepLabV3's ASPP at 480² (`segment bench conv --batch 1 --inference`):
+/// Winograd 224 (rate 24) and 247 (rate 12) ms per unit of work fraction,
+/// tap skipping 191 (rate 24) and 200 (rate 36), so 1.17–1.23. The lower
+/// end sends rate 24 (Winograd 0.49 of the direct work, tap skipping 0.54)
+/// to tap skipping, 103 against 110 ms, and leaves small maps, whose tap
+/// skipping GEMMs are narrow, to Winograd where it does clearly less work
+/// (a 3×3 on a 5×5 map: 0.64 against 0.75).
+let winogradCostPerWork = 1.15
 
 /// The forward by im2col + sgemm, for every geometry.
 func conv2dForwardIm2col(

@@ -6,13 +6,14 @@
 // two of the three column taps fall outside the image, and im2col + sgemm
 // multiplies those zeros all the same (at dilation 36, 64 % of the work).
 //
-// Along one axis, the taps that read inside the input form an interval
-// that only changes at a few output positions, so the output plane splits
-// into rectangles (row segment × column segment) with one fixed set of valid
-// taps each. Per rectangle, a column matrix of the valid taps alone (no
-// bounds checks: every read is inside) and one GEMM per valid kernel row
-// against the kernel reordered to [K, R, S, C], whose valid taps of a kernel
-// row are then contiguous columns.
+// Along one axis, the outputs whose tap reads inside the input form one
+// interval. So a kernel column's valid outputs are an interval of output
+// columns, and the input columns they read are a strip of the input, whose
+// rows are contiguous once copied out (the centre column of a
+// size-preserving convolution reads the input itself, in place). A kernel
+// row's valid outputs are an interval of output rows, which in the strip
+// are contiguous too: each valid tap is one wide GEMM straight from its
+// strip, with no column matrix.
 
 /// One interval of outputs along an axis, and the interval of kernel taps
 /// that read inside the input for all of them.
@@ -65,12 +66,20 @@ enum PaddingTaps {
 }
 
 /// Forward of a stride-1 convolution (worth it where `PaddingTaps.applies(to:)`).
-/// Overwrites `output`. Each rectangle is done in bands of rows whose column
-/// matrix stays within `columnBudget` scalars; the (image, rectangle, band)
-/// tasks go largest first to whichever worker is free, each doing its own
-/// with single-threaded GEMMs (so the kernel is packed once per task, not
-/// once per worker), which also keeps the result independent of the worker
-/// count and of which worker runs a task.
+/// Overwrites `output`.
+///
+/// Per image, for each kernel column s whose taps read inside the input for
+/// some outputs (columns Qₛ, an interval): the strip of input columns they
+/// read, [C, H, |Qₛ|], copied once (the input itself when those are all its
+/// columns, in order); per kernel row r, the output rows whose tap reads
+/// inside (an interval, contiguous in the strip): one GEMM
+/// kernel[r, s] [K, C] × strip rows [C, rows·|Qₛ|] added into the strip's sum
+/// [K, P, |Qₛ|], which is the output itself for a strip of whole width. A
+/// last pass adds the other strips' sums into the output and applies the
+/// epilogue. The strips are copied in blocks of input channels within
+/// `columnBudget` scalars. Every GEMM is split over the workers at
+/// 64-column multiples (`parallelSgemm`), so an image's result does not
+/// depend on its batch or on the worker count.
 func paddingSkippingForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
     weight: UnsafePointer<Float>, epilogue: ConvolutionEpilogue,
@@ -78,98 +87,125 @@ func paddingSkippingForward(
 ) {
     let (C, K, H, W, P, Q, R, S) = (g.inputChannels, g.outputChannels, g.inputHeight, g.inputWidth,
                                     g.outputHeight, g.outputWidth, g.kernelHeight, g.kernelWidth)
-    let rowSegments = tapSegments(outputExtent: P, inputExtent: H, kernel: R, padding: g.paddingHeight, dilation: g.dilationHeight)
-    let columnSegments = tapSegments(outputExtent: Q, inputExtent: W, kernel: S, padding: g.paddingWidth, dilation: g.dilationWidth)
-    let largestTaps = (rowSegments.map(\.taps.count).max() ?? 0) * (columnSegments.map(\.taps.count).max() ?? 0)
-    let widest = columnSegments.map(\.outputs.count).max() ?? 1
-    let bandRows = max(1, columnBudget / max(1, largestTaps * C * widest))
-
-    struct Task {
-        var image: Int
-        var rows: Range<Int>, rowTaps: Range<Int>
-        var columns: Range<Int>, columnTaps: Range<Int>
-        var work: Int { rows.count * columns.count * max(1, rowTaps.count * columnTaps.count) }
-    }
-    var tasks: [Task] = []
-    for image in 0..<g.batch {
-        for rowSegment in rowSegments {
-            for columnSegment in columnSegments {
-                for p0 in stride(from: rowSegment.outputs.lowerBound, to: rowSegment.outputs.upperBound, by: bandRows) {
-                    tasks.append(Task(image: image, rows: p0..<min(rowSegment.outputs.upperBound, p0 + bandRows),
-                                      rowTaps: rowSegment.taps, columns: columnSegment.outputs, columnTaps: columnSegment.taps))
-                }
-            }
+    let rowTaps = validOutputs(outputExtent: P, inputExtent: H, kernel: R, padding: g.paddingHeight, dilation: g.dilationHeight)
+    let strips = validOutputs(outputExtent: Q, inputExtent: W, kernel: S, padding: g.paddingWidth, dilation: g.dilationWidth)
+        .enumerated().compactMap { s, outputs in
+            outputs.isEmpty ? nil : TapStrip(tap: s, outputs: outputs, firstInput: outputs.lowerBound - g.paddingWidth + s * g.dilationWidth,
+                                             inputWidth: W, outputWidth: Q)
         }
+    // Scratch: the kernel as [R, S, K, C], the sums of the strips narrower
+    // than the output, and the copied strips of one block of channels.
+    let kernelSize = R * S * K * C
+    var sumOffsets: [Int?] = [], sumsSize = 0
+    for strip in strips {
+        sumOffsets.append(strip.intoOutput ? nil : kernelSize + sumsSize)
+        if !strip.intoOutput { sumsSize += K * P * strip.width }
     }
-    // Largest first, each to the next worker free (the smallest come last and even out the end).
-    let workers = max(1, min(Parallelism.workerCount, tasks.count))
-    let ordered = tasks.sorted { $0.work > $1.work }
-
-    // Scratch: the kernel as [K, R, S, C], then per worker a column matrix and a band of output.
-    let reordered = K * R * S * C
-    let columnsSize = largestTaps * C * bandRows * widest
-    let slotSize = columnsSize + K * bandRows * widest
-    let base = workspace.scratch(reordered + workers * slotSize)
-    let kernel = SendablePointer(base), slots = SendablePointer(base + reordered)
+    let copiedWidth = strips.filter(\.copied).reduce(0) { $0 + $1.width }
+    let blocks = copiedWidth == 0 ? 1 : (C + max(1, columnBudget / (H * copiedWidth)) - 1) / max(1, columnBudget / (H * copiedWidth))
+    let blockChannels = (C + blocks - 1) / blocks
+    let base = workspace.scratch(kernelSize + sumsSize + blockChannels * H * copiedWidth)
+    let kernel = SendablePointer(base), stripBase = base + kernelSize + sumsSize
     let weight = SendablePointer(UnsafeMutablePointer(mutating: weight))
     let input = SendablePointer(UnsafeMutablePointer(mutating: input)), output = SendablePointer(output)
 
-    parallelForBalanced(K, grain: max(1, K / (8 * workers))) { ks in
+    parallelForBalanced(K, grain: max(1, K / (8 * Parallelism.workerCount))) { ks in
         for k in ks {
             for c in 0..<C {
-                for t in 0..<(R * S) { kernel.base[(k * R * S + t) * C + c] = weight.base[(k * C + c) * R * S + t] }
+                for t in 0..<(R * S) { kernel.base[(t * K + k) * C + c] = weight.base[(k * C + c) * R * S + t] }
             }
         }
     }
-    parallelChunksBalanced(ordered.count, grain: 1) { worker, range in
-        let columns = slots.base + worker * slotSize
-        let band = columns + columnsSize
-        for task in ordered[range] {
-            let x = input.base + task.image * C * H * W
-            let y = output.base + task.image * K * P * Q
-            let (rs, cs, rows) = (task.rowTaps, task.columnTaps, task.rows)
-            let (q0, width) = (task.columns.lowerBound, task.columns.count)
-            guard !rs.isEmpty, !cs.isEmpty else {
-                // Every tap in the padding: the convolution is 0.
-                for k in 0..<K {
-                    for p in rows {
-                        let offset = ((task.image * K + k) * P + p) * Q + q0
-                        for j in 0..<width { y[(k * P + p) * Q + q0 + j] = epilogue.apply(0, channel: k, residualOffset: offset + j) }
-                    }
+    for image in 0..<g.batch {
+        let x = input.base + image * C * H * W
+        let y = output.base + image * K * P * Q
+        y.update(repeating: 0, count: K * P * Q)
+        (base + kernelSize).update(repeating: 0, count: sumsSize)
+        for c0 in stride(from: 0, to: C, by: blockChannels) {
+            let channels = c0..<min(C, c0 + blockChannels)
+            // Each copied strip of this block: [channels, H, width], its rows contiguous.
+            var stripAt: [UnsafePointer<Float>] = []
+            var next = stripBase
+            for strip in strips {
+                if strip.copied {
+                    stripAt.append(UnsafePointer(next))
+                    next += channels.count * H * strip.width
+                } else {
+                    stripAt.append(UnsafePointer(x + c0 * H * W))
                 }
-                continue
             }
-            let pixels = rows.count * width
-            let depth = cs.count * C   // columns of one kernel row's valid taps
-            // columns[(r, s, c), pixel] = x[c, p − pad + r·d, q − pad + s·d], all inside.
-            for (ri, r) in rs.enumerated() {
-                for (si, s) in cs.enumerated() {
-                    let column = q0 - g.paddingWidth + s * g.dilationWidth
-                    for c in 0..<C {
-                        let target = columns + ((ri * cs.count + si) * C + c) * pixels
-                        for (i, p) in rows.enumerated() {
-                            let row = p - g.paddingHeight + r * g.dilationHeight
-                            (target + i * width).update(from: x + (c * H + row) * W + column, count: width)
+            let copies = SendablePointer(stripBase)
+            parallelFor(channels.count, minimumChunk: max(1, (1 << 16) / max(1, H * copiedWidth))) { block in
+                var target = copies.base
+                for strip in strips where strip.copied {
+                    for c in block {
+                        for h in 0..<H {
+                            (target + (c * H + h) * strip.width).update(
+                                from: x + ((c0 + c) * H + h) * W + strip.firstInput, count: strip.width)
                         }
                     }
+                    target += channels.count * H * strip.width
                 }
             }
-            // band[K, pixels] = Σ_r kernel[K, r, cs, C] × columns[(r, cs, C), pixels]
-            for (ri, r) in rs.enumerated() {
-                BLAS.sgemm(.none, .none, m: K, n: pixels, k: depth,
-                           a: kernel.base + (r * S + cs.lowerBound) * C, lda: R * S * C,
-                           b: columns + ri * depth * pixels, ldb: pixels,
-                           beta: ri == 0 ? 0 : 1, c: band, ldc: pixels)
-            }
-            for k in 0..<K {
-                for (i, p) in rows.enumerated() {
-                    let source = band + k * pixels + i * width
-                    let target = y + (k * P + p) * Q + q0
-                    let offset = ((task.image * K + k) * P + p) * Q + q0
-                    for j in 0..<width { target[j] = epilogue.apply(source[j], channel: k, residualOffset: offset + j) }
+            for (index, strip) in strips.enumerated() {
+                let (sums, stride) = sumOffsets[index].map { (base + $0, strip.width) } ?? (y, Q)
+                for (r, rows) in rowTaps.enumerated() where !rows.isEmpty {
+                    let firstRow = rows.lowerBound - g.paddingHeight + r * g.dilationHeight
+                    BLAS.parallelSgemm(.none, .none, m: K, n: rows.count * strip.width, k: channels.count,
+                                       a: kernel.base + ((r * S + strip.tap) * K) * C + c0, lda: C,
+                                       b: stripAt[index] + firstRow * strip.width, ldb: H * strip.width,
+                                       beta: 1, c: sums + rows.lowerBound * stride, ldc: P * stride)
                 }
             }
         }
+        // The narrower strips' sums into the output, then the epilogue.
+        let sums = SendablePointer(base)
+        parallelFor(K, minimumChunk: max(1, (1 << 14) / (P * Q))) { ks in
+            for (index, strip) in strips.enumerated() {
+                guard let offset = sumOffsets[index] else { continue }
+                for k in ks {
+                    for p in 0..<P {
+                        let from = sums.base + offset + (k * P + p) * strip.width
+                        let to = y + (k * P + p) * Q + strip.outputs.lowerBound
+                        for j in 0..<strip.width { to[j] += from[j] }
+                    }
+                }
+            }
+            epilogue.apply(y, residualBase: image * K * P * Q, channels: ks, count: P * Q, rowStride: P * Q)
+        }
+    }
+}
+
+/// One kernel column's outputs that read inside the input (`outputs`, whose
+/// first reads input column `firstInput`) and where its strip comes from.
+private struct TapStrip {
+    let tap: Int
+    let outputs: Range<Int>
+    let firstInput: Int
+    var width: Int { outputs.count }
+    /// Whether the strip is copied out of the input, rather than being all of
+    /// the input's columns in order (then read in place).
+    let copied: Bool
+    /// Whether its sums are the output's rows (a strip of whole width).
+    let intoOutput: Bool
+
+    init(tap: Int, outputs: Range<Int>, firstInput: Int, inputWidth: Int, outputWidth: Int) {
+        self.tap = tap
+        self.outputs = outputs
+        self.firstInput = firstInput
+        copied = !(firstInput == 0 && outputs.count == inputWidth)
+        intoOutput = outputs.count == outputWidth
+    }
+}
+
+/// Per kernel tap along a stride-1 axis, the outputs whose tap reads inside
+/// the input (an interval, possibly empty).
+func validOutputs(outputExtent: Int, inputExtent: Int, kernel: Int, padding: Int, dilation: Int) -> [Range<Int>] {
+    (0..<kernel).map { r in
+        // 0 ≤ p − padding + r·dilation < inputExtent, 0 ≤ p < outputExtent
+        let lower = max(0, padding - r * dilation)
+        let upper = min(outputExtent, inputExtent + padding - r * dilation)
+        return lower < upper ? lower..<upper : 0..<0
     }
 }
 
