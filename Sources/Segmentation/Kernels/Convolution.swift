@@ -651,6 +651,77 @@ public func conv2d(
     }
 }
 
+/// `conv2d(concatenating: parts + [constant resized to the parts' size])`
+/// where `constant` is [N, C', 1, 1]: a one-pixel map resized to every
+/// pixel (bilinear resizing of one pixel repeats it), concatenated last, as
+/// DeepLabV3's ASPP does with its image-pooling branch. A pointwise
+/// convolution neither builds the concatenation nor repeats the constant:
+/// the constant's share of the output is one value per image and output
+/// channel (W[:, constant's channels] × constant), which starts each
+/// image's output, and one GEMM per part adds that part's share, reading
+/// it where it is; then the epilogue. The sums are grouped by part, so the
+/// bits differ from `conv2d` on the concatenation (tested against it within
+/// float rounding). Other convolutions get the concatenation.
+public func conv2d(
+    concatenating parts: [Tensor], broadcasting constant: Tensor, weight: Tensor, bias: Tensor? = nil,
+    geometry: ConvGeometry, workspace: Workspace = Workspace(), fastPaths: Bool = true,
+    scale: Tensor? = nil, relu: Bool = false
+) -> Tensor {
+    let first = parts[0].shape
+    precondition(constant.shape.rank == 4 && constant.shape.batch == first.batch
+        && constant.shape.height == 1 && constant.shape.width == 1,
+        "conv2d broadcasts a [\(first.batch), C, 1, 1] tensor, not \(constant.shape)")
+    guard geometry.isPointwise else {
+        let repeated = bilinearResize(constant, height: first.height, width: first.width)
+        return conv2d(concatenating: parts + [repeated], weight: weight, bias: bias, geometry: geometry,
+                      workspace: workspace, fastPaths: fastPaths, scale: scale, relu: relu)
+    }
+    precondition(parts.allSatisfy { $0.shape.rank == 4 && $0.shape.batch == first.batch
+        && $0.shape.height == first.height && $0.shape.width == first.width }
+        && parts.map(\.shape.channels).reduce(0, +) + constant.shape.channels == geometry.inputChannels,
+        "conv2d parts \(parts.map(\.shape)) and \(constant.shape) are not the channels of \(geometry.inputShape)")
+    checkConvolutionArguments(weight: weight, bias: bias, scale: scale, geometry: geometry)
+    let (N, K, C, plane) = (geometry.batch, geometry.outputChannels, geometry.inputChannels, geometry.outputPlane)
+    let constantChannels = constant.shape.channels
+    return Tensor(shape: geometry.outputShape) { y in
+        withPointers(parts) { pointers in
+            weight.withPointer { w in
+                constant.withPointer { z in
+                    bias.withPointerIfPresent { b in
+                        scale.withPointerIfPresent { a in
+                            let epilogue = ConvolutionEpilogue(scale: a, shift: b, relu: relu)
+                            let output = SendablePointer(y.baseAddress!)
+                            let (w, z) = (SendablePointer(UnsafeMutablePointer(mutating: w)), SendablePointer(UnsafeMutablePointer(mutating: z)))
+                            for n in 0..<N {
+                                let image = output.base + n * K * plane
+                                parallelFor(K, minimumChunk: max(1, (1 << 14) / plane)) { ks in
+                                    for k in ks {
+                                        let row = w.base + k * C + (C - constantChannels)
+                                        var share: Float = 0
+                                        for c in 0..<constantChannels { share += row[c] * z.base[n * constantChannels + c] }
+                                        (image + k * plane).update(repeating: share, count: plane)
+                                    }
+                                }
+                                var offset = 0
+                                for (part, pointer) in zip(parts, pointers) {
+                                    let channels = part.shape.channels
+                                    BLAS.parallelSgemm(.none, .none, m: K, n: plane, k: channels, a: w.base + offset, lda: C,
+                                                       b: pointer + n * channels * plane, ldb: plane,
+                                                       beta: 1, c: image, ldc: plane)
+                                    offset += channels
+                                }
+                                parallelFor(K, minimumChunk: max(1, (1 << 14) / plane)) { ks in
+                                    epilogue.apply(image, residualBase: n * K * plane, channels: ks, count: plane, rowStride: plane)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `conv2d` of a pointwise (1×1, stride 1, no padding) convolution whose
 /// output overwrites its residual: returns `max(conv·scale + bias +
 /// residual, 0)` (ReLU with `relu`) in `residual`'s own buffer when the

@@ -77,6 +77,22 @@ public struct Conv2d: Sendable {
                       workspace: context.workspace, fastPaths: context.usesFastConvolutions, scale: scale, relu: relu)
     }
 
+    /// The fused forward on the concatenation of `parts` and of `constant`
+    /// ([N, C', 1, 1]) repeated over every pixel (`conv2d(concatenating:broadcasting:)`).
+    public func forward(
+        concatenating parts: [Tensor], broadcasting constant: Tensor, parameters: ParameterStore,
+        context: ForwardContext, scale: Tensor?, shift: Tensor?, relu: Bool
+    ) -> Tensor {
+        precondition(bias == nil, "a fused epilogue is for convolutions without a bias")
+        let first = parts[0].shape
+        let shape: Shape = [first.batch, parts.map(\.shape.channels).reduce(0, +) + constant.shape.channels,
+                            first.height, first.width]
+        context.convolutionMultiplyAdds += multiplyAdds(for: shape)
+        return conv2d(concatenating: parts, broadcasting: constant, weight: parameters[weight], bias: shift,
+                      geometry: geometry(for: shape), workspace: context.workspace,
+                      fastPaths: context.usesFastConvolutions, scale: scale, relu: relu)
+    }
+
     /// The fused forward of a pointwise convolution whose output takes the
     /// place of `residual` (`conv2d(…, overwriting:)`): a ResNet block at
     /// inference writes its output over its input or its projection.

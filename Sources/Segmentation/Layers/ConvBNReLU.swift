@@ -44,6 +44,22 @@ public struct ConvBNReLU: Sendable {
                              shift: affine.shift, relu: true), nil)
     }
 
+    /// The forward on the concatenation of `parts` and of `constant`
+    /// ([N, C', 1, 1]) resized to their size, which repeats it; at inference
+    /// a pointwise convolution builds neither
+    /// (`Conv2d.forward(concatenating:broadcasting:)`).
+    public func forward(
+        concatenating parts: [Tensor], broadcasting constant: Tensor, parameters: ParameterStore, context: ForwardContext
+    ) -> (Tensor, Cache?) {
+        guard context.mode == .inference else {
+            let repeated = bilinearResize(constant, height: parts[0].shape.height, width: parts[0].shape.width)
+            return forward(concatenateChannels(parts + [repeated]), parameters: parameters, context: context)
+        }
+        let affine = norm.inferenceAffine(parameters)
+        return (conv.forward(concatenating: parts, broadcasting: constant, parameters: parameters, context: context,
+                             scale: affine.scale, shift: affine.shift, relu: true), nil)
+    }
+
     public func backward(
         _ dy: Tensor, cache: Cache, parameters: ParameterStore, gradients: inout ParameterStore,
         context: ForwardContext, needsInputGradient: Bool = true
