@@ -60,6 +60,65 @@ func maxPoolForward(
     }
 }
 
+/// Writes `output[planes, P, Q]`: the values of `maxPoolForward` without
+/// the argmax, for inference. A window's maximum is taken over its rows
+/// first (vector passes over whole input rows), then over its columns (the
+/// same for the window starting at each column, shifted rows against each
+/// other); a NaN wins as it does there. The result is the same value (the
+/// order only decides between +0 and −0, which a ReLU before the pool
+/// never leaves, and which NaN of several is kept).
+func maxPoolValuesForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    planes: Int, height H: Int, width W: Int, geometry g: PoolGeometry
+) {
+    let (P, Q, k) = (g.outputSize(H), g.outputSize(W), g.kernelSize)
+    let y = SendablePointer(output)
+    let x = SendablePointer(UnsafeMutablePointer(mutating: input))
+    /// `best[i] = later[i]` where `later[i]` is larger or NaN, for `count` values.
+    func keepLarger(_ best: UnsafeMutablePointer<Float>, _ later: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let v = load8(later, i), b = load8(best, i)
+            store8(b.replacing(with: v, where: (v .> b) .| (v .!= v)), best, i)
+            i += 8
+        }
+        while i < count {
+            if later[i] > best[i] || later[i].isNaN { best[i] = later[i] }
+            i += 1
+        }
+    }
+    parallelForBalanced(planes, grain: max(1, 16384 / max(1, H * W))) { range in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * W) { buffer in
+            // rows: the maximum over the window's rows, per input column;
+            // windows: over the k columns starting at each column.
+            let rows = buffer.baseAddress!, windows = rows + W
+            for plane in range {
+                let xp = x.base + plane * H * W, yp = y.base + plane * P * Q
+                for p in 0..<P {
+                    let h0 = max(p * g.stride - g.padding, 0), h1 = min(p * g.stride - g.padding + k, H)
+                    rows.update(from: xp + h0 * W, count: W)
+                    for h in (h0 + 1)..<max(h0 + 1, h1) { keepLarger(rows, xp + h * W, count: W) }
+                    let starts = max(0, W - k + 1)
+                    windows.update(from: rows, count: starts)
+                    for j in 1..<k { keepLarger(windows, rows + j, count: starts) }
+                    for q in 0..<Q {
+                        let first = q * g.stride - g.padding
+                        if first >= 0 && first < starts {
+                            yp[p * Q + q] = windows[first]
+                            continue
+                        }
+                        // A window cut by the padding.
+                        let w0 = max(first, 0), w1 = min(first + k, W)
+                        var best = rows[w0]
+                        for w in (w0 + 1)..<max(w0 + 1, w1) where rows[w] > best || rows[w].isNaN { best = rows[w] }
+                        yp[p * Q + q] = best
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// dx[argmax] += dy, per plane.
 func maxPoolBackward(
     inputGradient: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
@@ -154,6 +213,20 @@ public func maxPool(_ input: Tensor, geometry: PoolGeometry = .resnetStem) -> (o
         }
     }
     return (output, MaxPoolIndices(inputShape: s, indices: indices))
+}
+
+/// Max pooling's values alone (inference: no argmax for a backward).
+public func maxPoolValues(_ input: Tensor, geometry: PoolGeometry = .resnetStem) -> Tensor {
+    let s = input.shape
+    precondition(s.rank == 4, "max pool expects NCHW, got \(s)")
+    let (P, Q) = (geometry.outputSize(s.height), geometry.outputSize(s.width))
+    precondition(P > 0 && Q > 0, "max pool output is empty for \(s)")
+    return Tensor(shape: [s.batch, s.channels, P, Q]) { y in
+        input.withPointer { x in
+            maxPoolValuesForward(output: y.baseAddress!, input: x, planes: s.batch * s.channels,
+                                 height: s.height, width: s.width, geometry: geometry)
+        }
+    }
 }
 
 public func maxPoolBackward(inputGradient: inout Tensor, outputGradient: Tensor, indices: MaxPoolIndices) {

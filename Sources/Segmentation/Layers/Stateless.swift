@@ -22,8 +22,9 @@ public struct MaxPool2d: Sendable {
     public init(_ geometry: PoolGeometry = .resnetStem) { self.geometry = geometry }
 
     public func forward(_ x: Tensor, context: ForwardContext) -> (Tensor, MaxPoolIndices?) {
+        guard context.mode == .training else { return (maxPoolValues(x, geometry: geometry), nil) }
         let (y, indices) = maxPool(x, geometry: geometry)
-        return (y, context.mode == .training ? indices : nil)
+        return (y, indices)
     }
 
     public func backward(_ dy: Tensor, indices: MaxPoolIndices) -> Tensor {

@@ -85,6 +85,30 @@ struct KernelPropertyTests {
         #expect(y.scalars == [-2, -3, -2, -1])
     }
 
+    /// Inference's max pool without the argmax gives the values of the
+    /// training form, bit for bit: on ties (values drawn from a few levels),
+    /// −∞, NaN (kept), all-negative windows beside the padding, and several
+    /// window geometries on odd sizes.
+    @Test(arguments: [PoolGeometry.resnetStem, PoolGeometry(kernelSize: 2, stride: 2, padding: 0),
+                      PoolGeometry(kernelSize: 3, stride: 1, padding: 1), PoolGeometry(kernelSize: 5, stride: 3, padding: 2)])
+    func maxPoolValuesAreTheTrainingFormsValues(_ geometry: PoolGeometry) {
+        var generator = SplitMix64(seed: 53)
+        let shape: Shape = [2, 3, 13, 10]
+        var scalars = Tensor.uniform(shape, in: 0...1, using: &generator).scalars.map { (($0 * 7).rounded(.down) - 5) }
+        scalars[17] = -.infinity
+        scalars[40] = .nan
+        scalars[300] = .nan
+        for i in 400..<440 { scalars[i] = -3 - Float(i % 5) }
+        let x = Tensor(shape: shape, scalars: scalars)
+        let expected = maxPool(x, geometry: geometry).output.scalars
+        let actual = maxPoolValues(x, geometry: geometry).scalars
+        #expect(actual.count == expected.count)
+        #expect(expected.contains { $0.isNaN } && expected.contains { $0 == 1 }, "the cases are not vacuous")
+        for (a, e) in zip(actual, expected) {
+            #expect(a.bitPattern == e.bitPattern || (a.isNaN && e.isNaN), "\(a) against \(e)")
+        }
+    }
+
     @Test func parallelForCoversEveryIndexOnceAndDoesNotNest() {
         let count = 10_007
         var hits = [Int](repeating: 0, count: count)
