@@ -52,7 +52,7 @@ public struct ConvBNReLU: Sendable {
         concatenating parts: [Tensor], broadcasting constant: Tensor, parameters: ParameterStore, context: ForwardContext
     ) -> (Tensor, Cache?) {
         guard context.mode == .inference else {
-            let repeated = bilinearResize(constant, height: parts[0].shape.height, width: parts[0].shape.width)
+            let repeated = Upsample().forward(constant, height: parts[0].shape.height, width: parts[0].shape.width)
             return forward(concatenateChannels(parts + [repeated]), parameters: parameters, context: context)
         }
         let affine = norm.inferenceAffine(parameters)

@@ -79,17 +79,11 @@ public struct DeepLabHead: Sendable {
         }
         let pooled = adaptiveAveragePool(x, outputHeight: 1, outputWidth: 1)
         let (pooledFeature, poolingCache) = pooling.forward(pooled, parameters: parameters, context: context)
-        let (projected, projectionCache): (Tensor, ConvBNReLU.Cache?)
-        if context.mode == .inference {
-            // The pooled feature resized to the map is the same at every
-            // pixel: the projection adds its share once per channel, and
-            // reads the branches where they are, with no concatenation.
-            (projected, projectionCache) = projection.forward(concatenating: parts, broadcasting: pooledFeature,
+        // The pooled feature resized to the map is the same at every pixel:
+        // at inference the projection adds its share once per channel and
+        // reads the branches where they are, with no concatenation.
+        let (projected, projectionCache) = projection.forward(concatenating: parts, broadcasting: pooledFeature,
                                                               parameters: parameters, context: context)
-        } else {
-            parts.append(upsample.forward(pooledFeature, height: x.shape.height, width: x.shape.width))
-            (projected, projectionCache) = projection.forward(concatenateChannels(parts), parameters: parameters, context: context)
-        }
         let (projectedDropped, projectionSeed) = projectionDropout.forward(projected, context: context)
         let (mixed, unitCache) = unit.forward(projectedDropped, parameters: parameters, context: context)
         let (dropped, seed) = dropout.forward(mixed, context: context)
