@@ -102,7 +102,9 @@ func paddingSkippingForward(
         if !strip.intoOutput { sumsSize += K * P * strip.width }
     }
     let copiedWidth = strips.filter(\.copied).reduce(0) { $0 + $1.width }
-    let blocks = copiedWidth == 0 ? 1 : (C + max(1, columnBudget / (H * copiedWidth)) - 1) / max(1, columnBudget / (H * copiedWidth))
+    // Equal blocks, as many as the budget needs.
+    let fitting = copiedWidth == 0 ? C : max(1, columnBudget / (H * copiedWidth))
+    let blocks = (C + fitting - 1) / fitting
     let blockChannels = (C + blocks - 1) / blocks
     let base = workspace.scratch(kernelSize + sumsSize + blockChannels * H * copiedWidth)
     let kernel = SendablePointer(base), stripBase = base + kernelSize + sumsSize
